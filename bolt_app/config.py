@@ -1,0 +1,247 @@
+"""Settings from the environment and `.env`, validated once at start-up.
+
+Every setting is read here and nowhere else, so a typo in a variable name or a
+malformed value stops the bot before it connects, with one line that names the
+variable and what it expects (`ConfigError`), rather than a traceback an hour
+into an incident.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from dotenv import dotenv_values
+
+T = TypeVar("T")
+
+DEFAULT_SLACK_API_BASE_URL = "https://slack.com/api/"
+DEFAULT_NOTION_API_BASE_URL = "https://api.notion.com"
+DEFAULT_DATABASE_URL = "sqlite:///firebreak.db"
+
+_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,9}$")
+_CHANNEL_ID_RE = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is the one line the operator sees."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable} {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration of one bot process (design.md §6)."""
+
+    slack_bot_token: str
+    slack_app_token: str
+    notion_token: str
+    notion_postmortem_database_id: str
+    database_url: str = DEFAULT_DATABASE_URL
+    slack_api_base_url: str = DEFAULT_SLACK_API_BASE_URL
+    notion_api_base_url: str = DEFAULT_NOTION_API_BASE_URL
+    incident_prefix: str = "INC"
+    incident_number_start: int = 1
+    incident_announce_channel: str | None = None
+    reconcile_interval_seconds: float = 60.0
+    postmortem_template: str | None = None
+    notion_timeout_seconds: float = 15.0
+    log_level: str = "INFO"
+    log_format: str = "text"
+    llm_base_url: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
+    llm_model: str | None = None
+
+    def __repr__(self) -> str:
+        """Never print tokens, even in a debugger or a crash report."""
+        return (
+            f"Settings(database_url={self.database_url!r}, "
+            f"slack_api_base_url={self.slack_api_base_url!r}, "
+            f"notion_api_base_url={self.notion_api_base_url!r}, "
+            f"incident_prefix={self.incident_prefix!r})"
+        )
+
+    @property
+    def channel_prefix(self) -> str:
+        """`INC` labels incidents `INC-42`; channels are `inc-42-…`."""
+        return self.incident_prefix.lower()
+
+    def label(self, number: int) -> str:
+        """The human label of an incident number, e.g. `INC-42`."""
+        return f"{self.incident_prefix}-{number}"
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | os.PathLike[str] | None = ".env"
+) -> Settings:
+    """Read settings from `environ` (default: the process environment) over `.env`.
+
+    Real environment variables win over `.env`, as with python-dotenv's default, so a
+    process manager can override a checked-out `.env`. `.env` is read without being
+    copied into `os.environ`, which keeps tests hermetic.
+    """
+    values: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return _parse(_Reader(values))
+
+
+class _Reader:
+    """Typed access to raw string settings; blank values count as unset."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = values
+
+    def optional(self, name: str) -> str | None:
+        value = self._values.get(name, "").strip()
+        return value or None
+
+    def required(self, name: str, expected: str) -> str:
+        value = self.optional(name)
+        if value is None:
+            raise ConfigError(name, f"is missing: expected {expected}")
+        return value
+
+    def token(self, name: str, prefixes: tuple[str, ...], what: str) -> str:
+        """Check only the prefix: the format behind it is Slack's or Notion's business."""
+        expected = f"{what} starting with " + " or ".join(f"'{p}'" for p in prefixes)
+        value = self.required(name, expected)
+        if not value.startswith(prefixes):
+            raise ConfigError(name, f"is malformed: expected {expected}")
+        return value
+
+    def parsed(self, name: str, default: T, parse: Callable[[str], T], expected: str) -> T:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError:
+            raise ConfigError(name, f"is malformed ({raw!r}): expected {expected}") from None
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(raw)
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError(raw)
+    return value
+
+
+def _matching(
+    pattern: re.Pattern[str], transform: Callable[[str], str] = str
+) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if not pattern.match(raw):
+            raise ValueError(raw)
+        return transform(raw)
+
+    return parse
+
+
+def _one_of(choices: tuple[str, ...], transform: Callable[[str], str]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = transform(raw)
+        if value not in choices:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _http_url(raw: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", raw):
+        raise ValueError(raw)
+    return raw
+
+
+def _slack_base_url(raw: str) -> str:
+    """slack_sdk joins `base_url + method`, so the base must end with a slash."""
+    url = _http_url(raw)
+    return url if url.endswith("/") else url + "/"
+
+
+def _database_url(raw: str) -> str:
+    if not raw.startswith(("sqlite://", "postgresql://", "postgres://")):
+        raise ValueError(raw)
+    return raw
+
+
+def _existing_file(raw: str) -> str:
+    if not Path(raw).is_file():
+        raise ValueError(raw)
+    return raw
+
+
+def _parse(env: _Reader) -> Settings:
+    slack_bot_token = env.token("SLACK_BOT_TOKEN", ("xoxb-",), "a Slack bot token")
+    slack_app_token = env.token("SLACK_APP_TOKEN", ("xapp-",), "a Slack app-level token")
+    notion_token = env.token("NOTION_TOKEN", ("ntn_", "secret_"), "a Notion integration token")
+    database_id = env.required(
+        "NOTION_POSTMORTEM_DATABASE_ID", "the id of the Notion postmortem database"
+    )
+    return Settings(
+        slack_bot_token=slack_bot_token,
+        slack_app_token=slack_app_token,
+        notion_token=notion_token,
+        notion_postmortem_database_id=database_id,
+        database_url=env.parsed(
+            "DATABASE_URL",
+            DEFAULT_DATABASE_URL,
+            _database_url,
+            "sqlite:///path.db or postgresql://user@host:5432/db",
+        ),
+        slack_api_base_url=env.parsed(
+            "SLACK_API_BASE_URL", DEFAULT_SLACK_API_BASE_URL, _slack_base_url, "an http(s) URL"
+        ),
+        notion_api_base_url=env.parsed(
+            "NOTION_API_BASE_URL", DEFAULT_NOTION_API_BASE_URL, _http_url, "an http(s) URL"
+        ),
+        incident_prefix=env.parsed(
+            "INCIDENT_PREFIX",
+            "INC",
+            _matching(_PREFIX_RE, str.upper),
+            "1-10 letters or digits, starting with a letter (e.g. INC)",
+        ),
+        incident_number_start=env.parsed(
+            "INCIDENT_NUMBER_START", 1, _positive_int, "a whole number of at least 1"
+        ),
+        incident_announce_channel=env.parsed(
+            "INCIDENT_ANNOUNCE_CHANNEL",
+            None,
+            _matching(_CHANNEL_ID_RE),
+            "a Slack channel id such as C0123456789",
+        ),
+        reconcile_interval_seconds=env.parsed(
+            "RECONCILE_INTERVAL_SECONDS", 60.0, _positive_float, "a number of seconds above 0"
+        ),
+        postmortem_template=env.parsed(
+            "POSTMORTEM_TEMPLATE", None, _existing_file, "the path of an existing Markdown file"
+        ),
+        notion_timeout_seconds=env.parsed(
+            "NOTION_TIMEOUT_SECONDS", 15.0, _positive_float, "a number of seconds above 0"
+        ),
+        log_level=env.parsed(
+            "LOG_LEVEL", "INFO", _one_of(_LOG_LEVELS, str.upper), "one of " + ", ".join(_LOG_LEVELS)
+        ),
+        log_format=env.parsed(
+            "LOG_FORMAT", "text", _one_of(("text", "json"), str.lower), "text or json"
+        ),
+        llm_base_url=env.parsed("LLM_BASE_URL", None, _http_url, "an http(s) URL"),
+        llm_api_key=env.optional("LLM_API_KEY"),
+        llm_model=env.optional("LLM_MODEL"),
+    )

@@ -1,0 +1,40 @@
+"""Firebreak's typed exceptions.
+
+Services raise these; the single error handler in `bolt_app.listeners.errors`
+turns them into the sentence the user sees. Each carries that sentence as its
+message, so the text lives next to the condition it describes.
+"""
+
+from __future__ import annotations
+
+
+class FirebreakError(Exception):
+    """A failure we understand and can explain to the user in one sentence."""
+
+    #: Whether the sentence should be shown only to the person who asked.
+    ephemeral = True
+
+    @property
+    def user_message(self) -> str:
+        return str(self)
+
+
+class UsageError(FirebreakError):
+    """The command was malformed; the message says how to write it."""
+
+
+class NotAnIncidentChannel(FirebreakError):
+    """An incident-scoped command ran outside an incident channel."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This isn't an incident channel. Run this in the incident's channel, "
+            "or start one with `/incident declare <title>`."
+        )
+
+
+class StillWorking(FirebreakError):
+    """Another worker holds the lock for this step; the user can simply try again."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"The {what} is still being created; try again in a moment.")
