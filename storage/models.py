@@ -1,0 +1,141 @@
+"""The schema (design.md §3) as peewee models.
+
+Models are bound to :data:`database_proxy`, which :func:`storage.open_store` points at
+the real database, so one process talks to one store at a time.  Datetimes are naive
+UTC.  Foreign keys are plain ids on the row (``artifact.incident_id``); reading
+``artifact.incident`` runs a query.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import peewee
+from peewee import (
+    AutoField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+database_proxy = DatabaseProxy()
+
+STATUSES = ("active", "mitigated", "resolved", "postmortem", "done", "canceled")
+CLOSED_STATUSES = ("done", "canceled")
+SEVERITIES = ("P0", "P1", "P2", "P3", "P4")
+
+
+class JSONTextField(TextField):
+    """A JSON object stored as text.
+
+    Text rather than a native JSON type so the column reads the same on SQLite and
+    PostgreSQL, and no driver-specific adapters are involved.
+    """
+
+    def db_value(self, value: dict[str, Any] | None) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+    def python_value(self, value: str | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        loaded: dict[str, Any] = json.loads(value)
+        return loaded
+
+
+class BaseModel(Model):
+    # Set by peewee's metaclass on every model; declared so type checkers know it.
+    DoesNotExist: ClassVar[type[peewee.DoesNotExist]]
+
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class Incident(BaseModel):
+    id = AutoField()
+    number = IntegerField(unique=True)
+    title = TextField()
+    status = CharField(max_length=16, default="active")
+    severity = CharField(max_length=4, default="P3")
+    commander = CharField(max_length=64)
+    reporter = CharField(max_length=64)
+    channel_id = CharField(max_length=64, null=True, unique=True)
+    channel_name = CharField(max_length=128, null=True)
+    private = BooleanField(default=False)
+    request_key = CharField(max_length=255, null=True, unique=True)
+    declared_at = DateTimeField()
+    updated_at = DateTimeField()
+
+
+class Artifact(BaseModel):
+    """Something we made for an incident.  A row exists only once the thing exists."""
+
+    id = AutoField()
+    incident = ForeignKeyField(Incident, backref="artifacts", on_delete="CASCADE")
+    kind = CharField(max_length=64)
+    external_id = TextField()
+    url = TextField(null=True)
+    data = JSONTextField(null=True)
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("incident", "kind"), True),)
+
+
+class ArtifactAttempt(BaseModel):
+    """An attempt to create an artifact, recorded *before* the external call is made."""
+
+    id = AutoField()
+    incident = ForeignKeyField(Incident, backref="attempts", on_delete="CASCADE")
+    kind = CharField(max_length=64)
+    started_at = DateTimeField()
+    owner = CharField(max_length=255)
+
+    class Meta:
+        indexes = ((("incident", "kind"), False),)
+
+
+class IncidentEvent(BaseModel):
+    """One timeline entry."""
+
+    id = AutoField()
+    incident = ForeignKeyField(Incident, backref="events", on_delete="CASCADE")
+    kind = CharField(max_length=64)
+    actor = CharField(max_length=64, null=True)
+    data = JSONTextField(default=dict)
+    at = DateTimeField()
+
+    class Meta:
+        indexes = ((("incident", "at"), False),)
+
+
+class TranscriptEntry(BaseModel):
+    """A Slack message already written to the postmortem page, and its Notion block."""
+
+    id = AutoField()
+    incident = ForeignKeyField(Incident, backref="transcript", on_delete="CASCADE")
+    message_ts = CharField(max_length=32)
+    thread_ts = CharField(max_length=32, null=True)
+    notion_block_id = CharField(max_length=64)
+    created_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("incident", "message_ts"), True),)
+
+
+MODELS: tuple[type[BaseModel], ...] = (
+    Incident,
+    Artifact,
+    ArtifactAttempt,
+    IncidentEvent,
+    TranscriptEntry,
+)

@@ -1,0 +1,1 @@
+"""Test helpers, including entry points for child processes (``python -m tests.helpers...``)."""
