@@ -1,0 +1,284 @@
+"""Shared plumbing for the local fakes (FakeSlack, FakeNotion).
+
+The fakes are real HTTP servers so that the real client libraries are exercised
+end to end. What they have in common lives here, kept free of any one API's
+wire format:
+
+* :class:`Fault` and :class:`FaultPlan` - "the next N calls to X misbehave like
+  this", plus a fixed per-call latency. Each fake maps a fault onto its own wire
+  format (Slack answers HTTP 200 ``ok: false``, Notion answers an error object).
+* :class:`CallLog` - every request, decoded, so tests assert on what the app
+  actually sent rather than on mocks.
+* :func:`wait_for` - tests wait on conditions with deadlines instead of sleeping.
+* :class:`BackgroundHTTPServer` - a threaded stdlib HTTP server that starts on a
+  random port and stops in well under a second without leaving threads behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ANY_KEY = "*"
+
+
+# --------------------------------------------------------------------------- waiting
+
+
+def wait_for(
+    predicate: Callable[[], T | None],
+    timeout: float = 5.0,
+    interval: float = 0.01,
+    message: str | None = None,
+) -> T:
+    """Poll ``predicate`` until it returns something truthy and return that value.
+
+    Tests use this instead of ``time.sleep`` so they are as fast as the system
+    allows and still bounded on a slow, noisy CI machine. On timeout the error
+    names the predicate and its last value, which is usually enough to see why.
+    """
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            what = message or getattr(predicate, "__qualname__", repr(predicate))
+            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}; last={last!r}")
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- faults
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One misbehaviour to apply to a single call.
+
+    The fields combine: ``delay`` is applied first, then ``reset`` (drop the
+    connection without answering), else ``status``/``error`` decide the answer.
+    ``status=None`` with ``error=None`` means "answer normally" (a pure delay).
+    """
+
+    status: int | None = None
+    error: str | None = None
+    retry_after: int | None = None
+    delay: float | None = None
+    reset: bool = False
+
+    @property
+    def answers_normally(self) -> bool:
+        """True when the fault only delays; the real handler still answers."""
+        return not self.reset and self.status is None and self.error is None
+
+
+@dataclass
+class _Armed:
+    fault: Fault
+    remaining: int
+
+
+class FaultPlan:
+    """Thread-safe queue of faults per key (an API method, a route, or ``*``).
+
+    Faults armed for a specific key win over ``*``. Each armed fault is used for
+    ``times`` calls and then disarms itself, so a test states exactly how many
+    calls fail and the retry that follows succeeds.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._armed: dict[str, list[_Armed]] = {}
+        self._latency: dict[str, float] = {}
+
+    def arm(self, key: str, fault: Fault, times: int = 1) -> None:
+        """Make the next ``times`` calls matching ``key`` suffer ``fault``."""
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self._lock:
+            self._armed.setdefault(key, []).append(_Armed(fault, times))
+
+    def take(self, key: str) -> Fault | None:
+        """Consume and return the fault for this call, if any is armed."""
+        with self._lock:
+            for candidate in (key, ANY_KEY):
+                queue = self._armed.get(candidate)
+                if not queue:
+                    continue
+                head = queue[0]
+                head.remaining -= 1
+                if head.remaining <= 0:
+                    queue.pop(0)
+                return head.fault
+        return None
+
+    def pending(self, key: str = ANY_KEY) -> int:
+        """How many calls matching exactly ``key`` are still armed to fail.
+
+        Tests use it to know a request reached the server (its fault was taken)."""
+        with self._lock:
+            return sum(armed.remaining for armed in self._armed.get(key, []))
+
+    def set_latency(self, seconds: float, key: str = ANY_KEY) -> None:
+        """Add a fixed latency to every call matching ``key`` (0 removes it)."""
+        with self._lock:
+            if seconds <= 0:
+                self._latency.pop(key, None)
+            else:
+                self._latency[key] = seconds
+
+    def latency(self, key: str) -> float:
+        """The fixed latency for ``key``: its own setting, else the ``*`` one."""
+        with self._lock:
+            return self._latency.get(key, self._latency.get(ANY_KEY, 0.0))
+
+    def clear(self) -> None:
+        """Disarm every fault and latency."""
+        with self._lock:
+            self._armed.clear()
+            self._latency.clear()
+
+
+# --------------------------------------------------------------------------- call log
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as the fake saw it, after decoding, with the answer it gave."""
+
+    method: str
+    params: dict[str, Any]
+    at: float
+    status: int
+    ok: bool | None
+    error: str | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class CallLog:
+    """Append-only, thread-safe record of calls."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[Call] = []
+
+    def record(self, call: Call) -> None:
+        """Append a call (done before the answer is written, so a test that
+        reads the log right after its client returns always sees it)."""
+        with self._lock:
+            self._calls.append(call)
+
+    @property
+    def calls(self) -> list[Call]:
+        """A snapshot of every call, oldest first."""
+        with self._lock:
+            return list(self._calls)
+
+    def to(self, method: str) -> list[Call]:
+        """Calls of one method, oldest first."""
+        with self._lock:
+            return [c for c in self._calls if c.method == method]
+
+    def count(self, method: str | None = None) -> int:
+        """How many calls (of ``method``, or in total)."""
+        with self._lock:
+            if method is None:
+                return len(self._calls)
+            return sum(1 for c in self._calls if c.method == method)
+
+    def clear(self) -> None:
+        """Forget every recorded call."""
+        with self._lock:
+            self._calls.clear()
+
+
+# --------------------------------------------------------------------------- sockets
+
+
+def reset_connection(sock: socket.socket) -> None:
+    """Close ``sock`` with a TCP RST instead of an orderly FIN.
+
+    This is what a crashed proxy or load balancer looks like to a client: the
+    request was sent, no response ever comes, the connection is reset.
+    """
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+class _QuietThreadingHTTPServer(ThreadingHTTPServer):
+    """Threaded server whose request threads are joined on close.
+
+    ``block_on_close`` (the default) makes ``server_close`` join every request
+    thread, which is what guarantees "no threads left behind". Handlers must
+    therefore never block unboundedly; the fakes sleep on a stop event.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log at debug level: clients that hang up early are normal here."""
+        log.debug("error while handling a request from %s", client_address, exc_info=True)
+
+
+class BackgroundHTTPServer:
+    """A stdlib HTTP server on 127.0.0.1:<random port>, served from a thread."""
+
+    POLL_INTERVAL = 0.05
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1") -> None:
+        self._server = _QuietThreadingHTTPServer((host, 0), handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the OS picked."""
+        return int(self._server.server_address[1])
+
+    @property
+    def host(self) -> str:
+        """The bound host."""
+        return str(self._server.server_address[0])
+
+    def start(self, name: str = "fake-http") -> None:
+        """Serve in a daemon thread; returns once the socket is listening."""
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": self.POLL_INTERVAL},
+            name=name,
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop accepting, then join the serving and request threads."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=2)
+            self._thread = None
+        self._server.server_close()
+
+
+def interruptible_sleep(stop: threading.Event, seconds: float) -> bool:
+    """Sleep up to ``seconds`` unless ``stop`` is set; True if it was set.
+
+    Injected delays use this so that ``stop()`` never waits for a slow fake.
+    """
+    if seconds <= 0:
+        return stop.is_set()
+    return stop.wait(seconds)
