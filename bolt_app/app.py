@@ -1,0 +1,133 @@
+"""Build the Bolt app and connect it over Socket Mode.
+
+Socket Mode client choice (design.md §10, §12): slack_sdk's built-in client needs about
+60 s to notice an abruptly dropped TCP connection and spins a core meanwhile. The
+`websocket-client` based client reconnects in under a second on a closed connection;
+with a 2 s `ping_timeout` it also notices a silent one within a few seconds and a
+`disconnect` refresh never stalls. slack_sdk does not expose `ping_timeout`, so
+`_SocketModeClient` passes it where the session starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
+from slack_sdk import WebClient
+from slack_sdk.socket_mode.websocket_client import SocketModeClient
+
+from bolt_app.listeners import register_listeners
+from bolt_app.services import Services
+
+log = logging.getLogger(__name__)
+
+#: Seconds between websocket pings; also how often a lost session is re-checked.
+PING_INTERVAL = 3.0
+#: Seconds without a pong before the connection counts as dead and is replaced.
+PING_TIMEOUT = 2.0
+#: Envelopes handled at once. Each waits for its listener's ack (Bolt polls every 10 ms),
+#: so a burst of N envelopes needs about N / CONCURRENCY polling rounds before the last ack.
+CONCURRENCY = 32
+
+
+class _ClientTokenNotice(logging.Filter):
+    """Drop Bolt's warning that SLACK_BOT_TOKEN is unused because we pass a client.
+
+    Bolt reads SLACK_BOT_TOKEN from the environment by itself and warns that the client
+    (which carries the same token) wins; that is exactly our intent, so it is noise.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def build_app(services: Services, client: WebClient) -> App:
+    """The Bolt app with every listener registered.
+
+    `App` has no base-URL setting, so the caller builds `client` with our base URL and
+    retry handlers. The token was verified by the caller (`SlackGateway.verify`), which
+    turns a rejected token into a one-line start-up error.
+    """
+    bolt_logger = logging.getLogger("bolt_app.bolt")
+    bolt_logger.addFilter(_ClientTokenNotice())
+    app = App(
+        client=client,
+        token_verification_enabled=False,
+        request_verification_enabled=False,  # Socket Mode: Slack authenticated the socket
+        listener_executor=ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="listener"),
+        logger=bolt_logger,
+    )
+    register_listeners(app, services)
+    return app
+
+
+class _SocketModeClient(SocketModeClient):
+    """slack_sdk's websocket-client Socket Mode client, plus a `ping_timeout`."""
+
+    ping_timeout: float = PING_TIMEOUT
+
+    def _run_current_session(self) -> None:
+        session = self.current_session
+        if session is None:
+            return
+        try:
+            self.logger.info("Starting to receive messages from a new connection")
+            session.run_forever(ping_interval=self.ping_interval, ping_timeout=self.ping_timeout)
+            self.logger.info("Stopped receiving messages from a connection")
+        except Exception as error:  # the monitor thread reconnects a closed session
+            self.logger.warning("Socket Mode session failed: %s", error)
+            session.close()
+
+
+class _Handler(SocketModeHandler):
+    """Bolt's websocket-client handler, built around `_SocketModeClient`.
+
+    The parent constructor would start a stock client's threads only for us to replace
+    it, so this sets the same three attributes itself.
+    """
+
+    def __init__(
+        self, app: App, app_token: str, *, ping_interval: float, ping_timeout: float
+    ) -> None:
+        self.app = app
+        self.app_token = app_token
+        self.client = _SocketModeClient(
+            app_token=app_token,
+            logger=app.logger,
+            web_client=app.client,
+            ping_interval=ping_interval,
+        )
+        self.client.ping_timeout = ping_timeout
+        self.client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
+
+
+class SocketRunner:
+    """Connects a Bolt app over Socket Mode and closes it quickly on request."""
+
+    def __init__(
+        self,
+        app: App,
+        app_token: str,
+        *,
+        ping_interval: float = PING_INTERVAL,
+        ping_timeout: float = PING_TIMEOUT,
+    ) -> None:
+        self.handler = _Handler(
+            app, app_token, ping_interval=ping_interval, ping_timeout=ping_timeout
+        )
+
+    @property
+    def client(self) -> SocketModeClient:
+        return self.handler.client
+
+    def connect(self) -> None:
+        """Open the socket and return; the client's threads keep it alive."""
+        self.handler.connect()
+
+    def is_connected(self) -> bool:
+        return bool(self.client.is_connected())
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,119 @@
+"""Block Kit builders: small functions, one per piece of UI.
+
+Payloads are assembled from these helpers rather than written as large dict literals,
+so each message reads like the layout it produces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Block = dict[str, Any]
+
+SEVERITIES = ("P0", "P1", "P2", "P3", "P4")
+DECLARE_CALLBACK_ID = "declare_incident"
+TITLE_BLOCK, TITLE_ACTION = "title", "title_input"
+SEVERITY_BLOCK, SEVERITY_ACTION = "severity", "severity_select"
+DESCRIPTION_BLOCK, DESCRIPTION_ACTION = "description", "description_input"
+MAX_TITLE = 500
+
+
+def plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def section(text: str) -> Block:
+    return {"type": "section", "text": mrkdwn(text)}
+
+
+def fields(*pairs: tuple[str, str]) -> Block:
+    return {"type": "section", "fields": [mrkdwn(f"*{name}*\n{value}") for name, value in pairs]}
+
+
+def header(text: str) -> Block:
+    # Slack caps header text at 150 characters.
+    return {"type": "header", "text": plain(text if len(text) <= 150 else text[:149] + "…")}
+
+
+def context(text: str) -> Block:
+    return {"type": "context", "elements": [mrkdwn(text)]}
+
+
+def option(value: str, text: str | None = None) -> dict[str, Any]:
+    return {"text": plain(text or value), "value": value}
+
+
+def input_block(
+    block_id: str, label: str, element: dict[str, Any], *, optional: bool = False
+) -> Block:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label),
+        "element": element,
+        "optional": optional,
+    }
+
+
+def topic(label: str, severity: str, status: str, commander: str) -> str:
+    """The channel topic always holds the label, severity and status words."""
+    return f"{label} · {severity} · {status} · commander <@{commander}>"
+
+
+def intro_message(
+    label: str, title: str, severity: str, commander: str, doc_url: str | None
+) -> tuple[str, list[Block]]:
+    """The first message in an incident channel: what, who, and how to drive the bot."""
+    doc = f"<{doc_url}|Postmortem doc>" if doc_url else "Postmortem doc: being created"
+    blocks = [
+        header(f"{label}: {title}"),
+        fields(
+            ("Severity", severity),
+            ("Status", "active"),
+            ("Commander", f"<@{commander}>"),
+            ("Doc", doc),
+        ),
+        context(
+            "Drive this incident with `/incident` here: `status mitigated`, "
+            "`severity P1`, `commander @someone`, `info`. `/incident help` lists them all."
+        ),
+    ]
+    return f"{label}: {title} · {severity} · commander <@{commander}>", blocks
+
+
+def declare_modal(response_url: str | None) -> dict[str, Any]:
+    """The modal `/incident declare` opens when it has no title."""
+    title_input = {
+        "type": "plain_text_input",
+        "action_id": TITLE_ACTION,
+        "max_length": MAX_TITLE,
+        "placeholder": plain("Checkout is down"),
+    }
+    severity_select = {
+        "type": "static_select",
+        "action_id": SEVERITY_ACTION,
+        "options": [option(s) for s in SEVERITIES],
+        "initial_option": option("P3"),
+    }
+    description_input = {
+        "type": "plain_text_input",
+        "action_id": DESCRIPTION_ACTION,
+        "multiline": True,
+    }
+    return {
+        "type": "modal",
+        "callback_id": DECLARE_CALLBACK_ID,
+        "private_metadata": response_url or "",
+        "title": plain("Declare an incident"),
+        "submit": plain("Declare"),
+        "close": plain("Cancel"),
+        "blocks": [
+            input_block(TITLE_BLOCK, "Title", title_input),
+            input_block(SEVERITY_BLOCK, "Severity", severity_select),
+            input_block(DESCRIPTION_BLOCK, "What do you see?", description_input, optional=True),
+        ],
+    }

@@ -1,0 +1,46 @@
+"""The single place where failures become what the user reads.
+
+Bolt's error handler and the background job runner both call `describe`, so a typed
+`FirebreakError` always reaches the user as its own sentence, and anything unexpected
+becomes "Something went wrong (ref …)" with the same ref in the log for the operator.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.response import BoltResponse
+
+from bolt_app.errors import FirebreakError
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[[str], None]
+
+
+def describe(error: BaseException) -> str:
+    """The user's sentence for `error`; unknown errors are logged with a short ref."""
+    if isinstance(error, FirebreakError):
+        log.info("refused: %s", error.user_message)
+        return error.user_message
+    ref = uuid.uuid4().hex[:8]
+    log.error("unexpected error (ref %s)", ref, exc_info=error)
+    return f"Something went wrong (ref {ref}). The team can find it in the bot's log."
+
+
+def report_to(reply: Reply) -> Callable[[BaseException], None]:
+    """An `on_error` for background jobs that answers through `reply`."""
+    return lambda error: reply(describe(error))
+
+
+def register(app: App) -> None:
+    @app.error
+    def handle_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse | None:
+        message = describe(error)
+        if body.get("response_url"):
+            respond(text=message, response_type="ephemeral", replace_original=False)
+        return None

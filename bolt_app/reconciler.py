@@ -1,0 +1,71 @@
+"""Heal unfinished incidents without a human (design.md §2, "Desired state").
+
+At start-up and every RECONCILE_INTERVAL_SECONDS, each open incident whose set-up is
+incomplete has its ensure steps run again. Every step takes its own lock, so several
+processes reconciling at once cannot make anything twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from bolt_app.artifacts import Kind
+from bolt_app.errors import FirebreakError
+from bolt_app.services import Services
+from storage import Incident
+
+log = logging.getLogger(__name__)
+
+#: Artefacts a fully set-up incident has.
+SETUP_KINDS = (
+    Kind.SLACK_CHANNEL,
+    Kind.INTRO_MESSAGE,
+    Kind.NOTION_POSTMORTEM,
+    Kind.BOOKMARK_POSTMORTEM,
+)
+
+
+class Reconciler:
+    def __init__(self, services: Services, interval: float) -> None:
+        self.services = services
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # keep reconciling; this pass's failure is in the log
+                log.exception("reconcile pass failed")
+            self._stop.wait(self.interval)
+
+    def incomplete(self) -> list[Incident]:
+        store = self.services.store
+        return [
+            i
+            for i in store.open_incidents()
+            if any(store.get_artifact(int(i.id), kind) is None for kind in SETUP_KINDS)
+        ]
+
+    def run_once(self) -> list[str]:
+        """One pass; returns the labels of the incidents it completed."""
+        healed = []
+        for incident in self.incomplete():
+            label = self.services.incidents.label(incident)
+            try:
+                setup = self.services.incidents.set_up(incident, report=False)
+            except FirebreakError as error:
+                log.warning("reconcile: %s still incomplete: %s", label, error)
+                continue
+            if setup.page_error is None:
+                healed.append(label)
+                log.info("reconcile: healed %s", label)
+        return healed

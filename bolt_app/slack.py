@@ -1,0 +1,199 @@
+"""The Slack adapter: a typed, thin wrapper around slack_sdk's `WebClient`.
+
+Services call these methods with plain values and get plain values back. Slack's
+`ok: false` answers become `SlackError` with the error code, so the one error
+handler can tell the user what Slack said. Rate limits and 5xx are retried by
+slack_sdk's own retry handlers, honouring `Retry-After`, instead of by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bolt_app.errors import FirebreakError
+
+log = logging.getLogger(__name__)
+
+#: Every bot scope the code uses, and why; `manifest` and `check` read this list.
+BOT_SCOPES: dict[str, str] = {
+    "commands": "the /incident command and the dumpslack shortcut",
+    "channels:manage": "create public incident channels, invite, set the topic",
+    "groups:write": "create private incident channels, invite, set the topic",
+    "channels:read": "find an incident channel after a lost create response",
+    "groups:read": "find a private incident channel after a lost create response",
+    "chat:write": "intro, status and progress messages",
+    "bookmarks:read": "see whether the Postmortem bookmark is still there",
+    "bookmarks:write": "add the Postmortem bookmark",
+    "users:read": "authors' display names",
+}
+
+#: How long one Slack HTTP call may take before slack_sdk gives up.
+SLACK_TIMEOUT_SECONDS = 10
+
+
+class SlackError(FirebreakError):
+    """Slack refused or failed a call; `code` is Slack's error string."""
+
+    def __init__(self, method: str, code: str) -> None:
+        super().__init__(f"Slack said `{code}` to {method}")
+        self.method = method
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    name: str
+    creator: str | None = None
+
+
+def _form(params: dict[str, Any]) -> dict[str, Any]:
+    """Form-encode like slack_sdk: booleans as `true`/`false`, no `None` values."""
+    return {
+        k: (str(v).lower() if isinstance(v, bool) else v)
+        for k, v in params.items()
+        if v is not None
+    }
+
+
+def build_web_client(token: str, base_url: str) -> WebClient:
+    """A WebClient for `base_url` that retries 429 (after `Retry-After`), 5xx and resets.
+
+    `slack_bolt.App` has no base-URL setting, so this client is passed to `App(client=…)`;
+    the Socket Mode handler reuses it for `apps.connections.open`, so one override covers
+    both (design.md §10).
+    """
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        timeout=SLACK_TIMEOUT_SECONDS,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+class SlackGateway:
+    """The Slack Web API calls Firebreak makes, one method each."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+        self._bot_user_id: str | None = None
+
+    def _call(self, method: str, **params: Any) -> dict[str, Any]:
+        """Call `method` the way slack_sdk's typed helper would, mapping errors to SlackError.
+
+        slack_sdk sends `chat.*` and `views.*` as JSON and everything else form-encoded;
+        we keep that, because some methods reject the other encoding.
+        """
+        as_json = method.startswith(("chat.", "views."))
+        try:
+            if as_json:
+                response = self.client.api_call(method, json=params)
+            else:
+                response = self.client.api_call(method, params=_form(params))
+        except SlackApiError as error:
+            raise SlackError(method, str(error.response.get("error", "unknown_error"))) from error
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def verify(self) -> str:
+        """Check the token with `auth.test`; returns (and caches) our bot user id."""
+        self._bot_user_id = str(self._call("auth.test")["user_id"])
+        return self._bot_user_id
+
+    @property
+    def bot_user_id(self) -> str:
+        """Our own user id, from `auth.test`, cached: used to skip our own chatter."""
+        return self._bot_user_id if self._bot_user_id is not None else self.verify()
+
+    def create_channel(self, name: str, *, private: bool) -> Channel:
+        data = self._call("conversations.create", name=name, is_private=private)
+        channel = data["channel"]
+        return Channel(id=channel["id"], name=channel["name"], creator=channel.get("creator"))
+
+    def find_channel(self, name: str) -> Channel | None:
+        """Look a channel up by exact name; only used on the rare recovery path."""
+        for channel in self._iter_channels():
+            if channel.name == name:
+                return channel
+        return None
+
+    def find_channels_with_prefix(self, prefix: str) -> list[Channel]:
+        """Channels named `prefix` or `prefix-…`, e.g. every `inc-42-*` channel."""
+        return [
+            c for c in self._iter_channels() if c.name == prefix or c.name.startswith(prefix + "-")
+        ]
+
+    def _iter_channels(self) -> Iterator[Channel]:
+        cursor: str | None = None
+        while True:
+            data = self._call(
+                "conversations.list",
+                types="public_channel,private_channel",
+                exclude_archived=True,
+                limit=1000,
+                **({"cursor": cursor} if cursor else {}),
+            )
+            for channel in data.get("channels", []):
+                yield Channel(
+                    id=channel["id"], name=channel["name"], creator=channel.get("creator")
+                )
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return
+
+    def invite(self, channel: str, users: list[str]) -> None:
+        """Invite users; someone already there is not an error worth reporting."""
+        try:
+            self._call("conversations.invite", channel=channel, users=",".join(users))
+        except SlackError as error:
+            if error.code != "already_in_channel":
+                raise
+
+    def set_topic(self, channel: str, topic: str) -> None:
+        self._call("conversations.setTopic", channel=channel, topic=topic)
+
+    def post_message(
+        self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> str:
+        data = self._call(
+            "chat.postMessage", channel=channel, text=text, **({"blocks": blocks} if blocks else {})
+        )
+        return str(data["ts"])
+
+    def update_message(
+        self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
+        self._call(
+            "chat.update",
+            channel=channel,
+            ts=ts,
+            text=text,
+            **({"blocks": blocks} if blocks else {}),
+        )
+
+    def post_ephemeral(self, channel: str, user: str, text: str) -> None:
+        self._call("chat.postEphemeral", channel=channel, user=user, text=text)
+
+    def list_bookmarks(self, channel: str) -> list[dict[str, Any]]:
+        return list(self._call("bookmarks.list", channel_id=channel).get("bookmarks", []))
+
+    def add_bookmark(self, channel: str, title: str, link: str) -> str:
+        data = self._call("bookmarks.add", channel_id=channel, title=title, type="link", link=link)
+        return str(data["bookmark"]["id"])
+
+    def user_info(self, user: str) -> dict[str, Any]:
+        return dict(self._call("users.info", user=user)["user"])

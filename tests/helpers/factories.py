@@ -1,0 +1,36 @@
+"""Build real services against local fakes, for tests that skip the Slack edge."""
+
+from __future__ import annotations
+
+import logging
+
+from bolt_app.clock import utcnow
+from bolt_app.incidents import Numbering
+from bolt_app.notion import NotionGateway
+from bolt_app.postmortem import PostmortemService
+from bolt_app.slack import SlackGateway, build_web_client
+from bolt_app.template import load_template
+from storage import Incident, Store
+
+NOTION_TOKEN = "ntn_fake_token"
+
+
+def build_postmortem_service(store: Store, notion_url: str, database_id: str, *,
+                             timeout_s: float = 5.0, slack_url: str = "http://127.0.0.1:9/api/",
+                             template: str | None = None) -> PostmortemService:
+    notion = NotionGateway(token=NOTION_TOKEN, base_url=notion_url, database_id=database_id,
+                           timeout_s=timeout_s, logger=logging.getLogger("tests.notion"))
+    slack = SlackGateway(build_web_client("xoxb-fake-bot", slack_url))
+    return PostmortemService(store=store, slack=slack, notion=notion, numbering=Numbering(),
+                             clock=utcnow, template=template or load_template(None))
+
+
+def declare(store: Store, title: str = "Checkout is down", channel_id: str | None = None
+            ) -> Incident:
+    incident, _ = store.create_incident(title=title, severity="P2", reporter="U0ALICE",
+                                        commander="U0ALICE", private=False, request_key=None,
+                                        number_start=1, now=utcnow())
+    if channel_id is not None:
+        store.set_channel(int(incident.id), channel_id, "inc-1-checkout-is-down", utcnow())
+        incident = store.get_incident(int(incident.id)) or incident
+    return incident

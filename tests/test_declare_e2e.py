@@ -1,0 +1,128 @@
+"""`/incident declare` end to end: real Bolt, real Socket Mode, real clients, local fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bolt_app.artifacts import Kind
+from bolt_app.fakes.harness import Bot, running_bot
+from bolt_app.postmortem import BOOKMARK_TITLE
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[Bot]:
+    with running_bot(f"sqlite:///{tmp_path / 'firebreak.db'}") as bot:
+        yield bot
+
+
+def test_declare_creates_channel_invite_topic_intro_and_bookmark(bot: Bot) -> None:
+    general = bot.slack.add_channel("general", members=["U0ALICE"])
+    envelope = bot.command("declare Checkout is down", channel_id=general)
+
+    assert bot.ack_text(envelope) == "Declaring “Checkout is down”…"
+    reply = bot.wait_reply(envelope, "Declared INC-1")
+    channel = bot.slack.wait_for(lambda: bot.slack.channel_by_name("inc-1-checkout-is-down"))
+    assert reply == f"Declared INC-1: <#{channel['id']}>"
+    bot.wait_idle()
+
+    assert "U0ALICE" in bot.slack.members(channel["id"])
+    assert bot.slack.topic(channel["id"]) == "INC-1 · P3 · active · commander <@U0ALICE>"
+    intro = [m for m in bot.slack.messages(channel["id"]) if m.get("bot_id")]
+    assert len(intro) == 1 and "INC-1: Checkout is down" in intro[0]["text"]
+
+    incident = bot.incident(1)
+    assert (incident.title, incident.status, incident.severity) == (
+        "Checkout is down", "active", "P3")
+    assert (incident.reporter, incident.commander) == ("U0ALICE", "U0ALICE")
+    assert incident.channel_id == channel["id"]
+    assert [e.kind for e in bot.services.store.events(int(incident.id))] == ["declared"]
+
+    pages = bot.notion.pages(bot.data_source_id)
+    assert len(pages) == 1
+    page = bot.services.store.get_artifact(int(incident.id), Kind.NOTION_POSTMORTEM)
+    assert page is not None and page.url == pages[0]["url"]
+    bookmarks = bot.slack.bookmarks(channel["id"])
+    assert [(b["title"], b["link"]) for b in bookmarks] == [(BOOKMARK_TITLE, page.url)]
+
+
+def test_declare_from_a_dm_answers_the_declarer(bot: Bot) -> None:
+    envelope = bot.command("declare db failover", channel_id="D0ALICEDM")
+    assert bot.wait_reply(envelope, "Declared INC-1")
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("declare    ", None),  # opens the modal instead
+        ("frobnicate", "Sorry, I don't know `/incident frobnicate`."),
+        ("", "*/incident* commands:"),
+        ("help", "*/incident* commands:"),
+        ("declare " + "x" * 501, "That title is 501 characters"),
+        ("declare " + "x" * 5000, "That title is 5,000 characters"),
+    ],
+)
+def test_bad_or_helpful_input_is_answered_in_the_ack(bot: Bot, text: str, answer: str | None
+                                                     ) -> None:
+    envelope = bot.command(text)
+    ack = bot.ack_text(envelope)
+    if answer is None:
+        assert ack == ""
+        bot.slack.wait_for(lambda: bot.slack.views)
+    else:
+        assert ack.startswith(answer)
+    bot.wait_idle()
+    assert bot.services.store.incident_by_number(1) is None
+    assert bot.slack.count("conversations.create") == 0
+
+
+def test_emoji_only_title_gets_the_bare_channel_name(bot: Bot) -> None:
+    envelope = bot.command("declare 🔥🔥🔥")
+    bot.wait_reply(envelope, "Declared INC-1")
+    assert bot.slack.channel_by_name("inc-1") is not None
+    assert bot.incident(1).title == "🔥🔥🔥"
+
+
+def test_500_character_title_is_kept_and_cut_only_for_the_channel(bot: Bot) -> None:
+    title = ("word " * 100).strip()[:500]
+    envelope = bot.command(f"declare {title}")
+    bot.wait_reply(envelope, "Declared INC-1")
+    incident = bot.incident(1)
+    assert incident.title == title
+    assert incident.channel_name is not None and len(incident.channel_name) <= 80
+
+
+def test_name_taken_gets_a_suffix(bot: Bot) -> None:
+    bot.slack.add_channel("inc-1-db", creator="U0BOB", bot_member=False)
+    envelope = bot.command("declare db")
+    bot.wait_reply(envelope, "Declared INC-1")
+    assert bot.incident(1).channel_name == "inc-1-db-2"
+
+
+def test_429_on_create_is_retried_without_delaying_the_ack(bot: Bot) -> None:
+    bot.slack.inject("conversations.create", status=429, retry_after=1, times=1)
+    envelope = bot.command("declare rate limited")
+    ack = bot.slack.wait_for_ack(envelope, timeout=5)
+    assert ack.latency_s < 1.0
+    bot.wait_reply(envelope, "Declared INC-1")
+    statuses = [c.status for c in bot.slack.calls_to("conversations.create")]
+    assert statuses == [429, 200]
+
+
+def test_dropped_socket_reconnects_and_the_next_envelope_is_handled(bot: Bot) -> None:
+    before = bot.slack.connections_total
+    bot.slack.drop_sockets()
+    bot.slack.wait_for(lambda: bot.slack.connections_total > before and
+                       bot.slack.connection_count == 1, timeout=10)
+    envelope = bot.command("help")
+    assert bot.ack_text(envelope).startswith("*/incident* commands:")
+
+
+def test_disconnect_refresh_reconnects(bot: Bot) -> None:
+    before = bot.slack.connections_total
+    bot.slack.send_disconnect("refresh_requested")
+    bot.slack.wait_for(lambda: bot.slack.connections_total > before, timeout=10)
+    envelope = bot.command("help")
+    assert bot.ack_text(envelope, timeout=10).startswith("*/incident* commands:")

@@ -1,0 +1,157 @@
+"""The postmortem page and bookmark through the whole bot: declare, outages, repair, reconcile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bolt_app.artifacts import Kind
+from bolt_app.fakes.harness import Bot, running_bot
+from bolt_app.fakes.notion import FakeNotion
+from bolt_app.postmortem import BOOKMARK_TITLE
+from bolt_app.template import TRANSCRIPT_HEADING
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[Bot]:
+    # A long interval: these tests run reconcile passes themselves.
+    with running_bot(f"sqlite:///{tmp_path / 'firebreak.db'}",
+                     RECONCILE_INTERVAL_SECONDS="3600") as bot:
+        yield bot
+
+
+def declare(bot: Bot, title: str = "Checkout is down") -> dict[str, Any]:
+    envelope = bot.command(f"declare {title}")
+    bot.wait_reply(envelope, "Declared")
+    bot.wait_idle()
+    incident = bot.services.store.incident_by_number(1)
+    assert incident is not None and incident.channel_id
+    return bot.slack.channel(str(incident.channel_id))
+
+
+def bot_messages(bot: Bot, channel: str) -> list[str]:
+    return [m["text"] for m in bot.slack.messages(channel) if m.get("bot_id")]
+
+
+def assert_page_with_template(bot: Bot) -> dict[str, Any]:
+    pages = bot.notion.pages(bot.data_source_id, include_archived=True)
+    assert len(pages) == 1, f"{len(pages)} pages"
+    tree = bot.notion.children_tree(pages[0]["id"])
+    heads = [FakeNotion.plain_text(b) for b in tree if str(b["type"]).startswith("heading_")]
+    assert {"Summary", "Timeline", "Root cause", "Action items", TRANSCRIPT_HEADING} <= set(heads)
+    transcript = next(b for b in tree if FakeNotion.plain_text(b) == TRANSCRIPT_HEADING)
+    assert transcript[transcript["type"]]["is_toggleable"] is True
+    props = pages[0]["properties"]
+    assert FakeNotion.property_text(pages[0], "Incident") == "INC-1"
+    assert props["Severity"]["select"]["name"] == "P3"
+    assert props["Status"]["select"]["name"] == "Active"
+    return pages[0]
+
+
+def assert_bookmarked(bot: Bot, channel: str, page: dict[str, Any]) -> None:
+    bookmarks = bot.slack.bookmarks(channel)
+    assert [(b["title"], b["link"]) for b in bookmarks] == [(BOOKMARK_TITLE, page["url"])]
+
+
+def test_declare_makes_a_templated_page_with_properties_and_bookmarks_it(bot: Bot) -> None:
+    channel = declare(bot)
+    page = assert_page_with_template(bot)
+    assert FakeNotion.property_text(page, "Name") == "INC-1: Checkout is down"
+    assert_bookmarked(bot, channel["id"], page)
+    assert bot.slack.count("chat.postMessage") == 1  # the intro; no message for the bookmark
+    (intro,) = [m for m in bot.slack.messages(channel["id"]) if m.get("bot_id")]
+    assert f"<{page['url']}|Postmortem doc>" in str(intro["blocks"])
+
+
+def test_notion_down_at_declaration_is_said_once_and_healed_by_the_reconciler(bot: Bot) -> None:
+    bot.notion.inject("pages.create", status=503, times=None)
+    channel = declare(bot)
+    messages = bot_messages(bot, channel["id"])
+    failures = [m for m in messages if m.startswith("Couldn't create the postmortem page yet")]
+    assert len(failures) == 1
+    assert "`/incident repair` retries now" in failures[0]
+    assert bot.notion.pages(bot.data_source_id) == []
+    assert bot.slack.bookmarks(channel["id"]) == []
+
+    assert bot.reconciler().run_once() == []  # still down: nothing healed, nothing said
+    assert len(bot_messages(bot, channel["id"])) == len(messages)
+
+    bot.notion.clear_faults()
+    assert bot.reconciler().run_once() == ["INC-1"]
+    page = assert_page_with_template(bot)
+    assert_bookmarked(bot, channel["id"], page)
+    assert bot.reconciler().run_once() == []  # complete: nothing more to do
+    assert len(bot.notion.pages(bot.data_source_id, include_archived=True)) == 1
+
+
+def test_a_failed_bookmark_is_retried_by_the_reconciler(bot: Bot) -> None:
+    bot.slack.inject("bookmarks.add", error="restricted_action")
+    channel = declare(bot)
+    page = assert_page_with_template(bot)
+    assert bot.slack.bookmarks(channel["id"]) == []
+
+    assert bot.reconciler().run_once() == ["INC-1"]
+    assert_bookmarked(bot, channel["id"], page)
+
+
+def test_repair_brings_back_a_removed_bookmark(bot: Bot) -> None:
+    channel = declare(bot)
+    page = assert_page_with_template(bot)
+    bookmark = bot.slack.bookmarks(channel["id"])[0]
+    bot.app.client.bookmarks_remove(channel_id=channel["id"], bookmark_id=bookmark["id"])
+    assert bot.slack.bookmarks(channel["id"]) == []
+
+    envelope = bot.command("repair", channel_id=channel["id"])
+    reply = bot.wait_reply(envelope, "Bookmark")
+    assert reply == ("Channel: ok · Postmortem page: ok · Bookmark: re-added · "
+                     "Intro message: ok")
+    assert_bookmarked(bot, channel["id"], page)
+    bot.wait_idle()
+    again = bot.command("repair", channel_id=channel["id"])
+    assert "Bookmark: ok" in bot.wait_reply(again, "Bookmark")
+    assert len(bot.slack.bookmarks(channel["id"])) == 1
+
+
+def test_repair_creates_a_missing_page_with_its_template(bot: Bot) -> None:
+    bot.notion.inject("pages.create", status=500, times=1)
+    channel = declare(bot)
+    envelope = bot.command("repair", channel_id=channel["id"])
+    assert "Postmortem page: created · Bookmark: created" in bot.wait_reply(envelope, "Bookmark")
+    page = assert_page_with_template(bot)
+    assert_bookmarked(bot, channel["id"], page)
+
+
+def test_doc_links_the_page(bot: Bot) -> None:
+    channel = declare(bot)
+    page = assert_page_with_template(bot)
+    envelope = bot.command("doc", channel_id=channel["id"])
+    assert bot.wait_reply(envelope) == f"INC-1 postmortem: <{page['url']}|INC-1: Checkout is down>"
+
+
+@pytest.mark.parametrize("subcommand", ["repair", "doc"])
+def test_incident_commands_outside_an_incident_channel(bot: Bot, subcommand: str) -> None:
+    general = bot.slack.add_channel("general", members=["U0ALICE"])
+    envelope = bot.command(subcommand, channel_id=general)
+    assert bot.wait_reply(envelope).startswith("This isn't an incident channel.")
+    assert bot.slack.count("conversations.create") == 0
+
+
+def test_a_slack_failure_reaches_the_declarer(bot: Bot) -> None:
+    bot.slack.inject("conversations.create", error="restricted_action")
+    envelope = bot.command("declare no permission")
+    assert bot.wait_reply(envelope) == "Slack said `restricted_action` to conversations.create"
+
+
+def test_a_redelivered_declare_makes_one_incident(bot: Bot) -> None:
+    body_text = "declare twice delivered"
+    first = bot.command(body_text)
+    bot.wait_reply(first, "Declared")
+    bot.wait_idle()
+    envelope = next(e for e in bot.slack.envelopes if e.envelope_id == first)
+    bot.slack.push_envelope("slash_commands", envelope.message["payload"])
+    bot.wait_idle()
+    assert bot.services.store.incident_by_number(2) is None
+    assert len([c for c in bot.slack.channels() if c["name"].startswith("inc-")]) == 1

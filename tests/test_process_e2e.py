@@ -1,0 +1,93 @@
+"""`python -m bolt_app` as a real process: it declares, and SIGTERM ends it cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bolt_app.fakes.harness import bot_environment
+from bolt_app.fakes.notion import FakeNotion
+from bolt_app.fakes.slack import FakeSlack
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def fakes() -> Iterator[tuple[FakeSlack, FakeNotion]]:
+    with FakeSlack() as slack, FakeNotion() as notion:
+        slack.add_user("U0ALICE", "alice")
+        yield slack, notion
+
+
+def start_bot(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), **env}
+    return subprocess.Popen([sys.executable, "-m", "bolt_app"], cwd=cwd, env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.timeout(60)
+def test_declare_then_sigterm_exits_0(fakes: tuple[FakeSlack, FakeNotion], tmp_path: Path
+                                      ) -> None:
+    slack, notion = fakes
+    database_id, data_source_id = notion.add_database()
+    env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db")
+    bot = start_bot(env, tmp_path)
+    try:
+        slack.wait_connected(1, timeout=30)
+        envelope = slack.slash_command("declare Checkout is down", user_id="U0ALICE")
+        assert slack.wait_for_ack(envelope, timeout=10).payload == {
+            "text": "Declaring “Checkout is down”…"}
+        channel = slack.wait_for(lambda: slack.channel_by_name("inc-1-checkout-is-down"),
+                                 timeout=10)
+        slack.wait_for(lambda: slack.bookmarks(channel["id"]), timeout=10)
+        assert len(notion.pages(data_source_id)) == 1
+        assert (tmp_path / "firebreak.db").exists()  # sqlite:///rel.db is relative to cwd
+
+        started = time.monotonic()
+        bot.send_signal(signal.SIGTERM)
+        assert bot.wait(timeout=5) == 0
+        assert time.monotonic() - started < 5
+        slack.wait_for(lambda: slack.connection_count == 0, timeout=5)
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+        output = bot.communicate()[0]
+    assert "xoxb-" not in output and "xapp-" not in output and "ntn_" not in output
+
+
+def test_rejected_bot_token_exits_2_with_one_line(fakes: tuple[FakeSlack, FakeNotion],
+                                                  tmp_path: Path) -> None:
+    slack, notion = fakes
+    database_id, _ = notion.add_database()
+    slack.revoke_token(slack.bot_token)
+    env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db")
+    result = subprocess.run([sys.executable, "-m", "bolt_app"], cwd=tmp_path,
+                            env={**env, "PATH": os.environ.get("PATH", ""),
+                                 "PYTHONPATH": str(ROOT)},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "firebreak: SLACK_BOT_TOKEN was not accepted by Slack")
+    assert "Traceback" not in result.stderr
+
+
+def test_database_without_incident_property_exits_2(fakes: tuple[FakeSlack, FakeNotion],
+                                                    tmp_path: Path) -> None:
+    slack, notion = fakes
+    database_id, _ = notion.add_database(properties={"Name": {"title": {}}})
+    env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db")
+    result = subprocess.run([sys.executable, "-m", "bolt_app"], cwd=tmp_path,
+                            env={**env, "PATH": os.environ.get("PATH", ""),
+                                 "PYTHONPATH": str(ROOT)},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "NOTION_POSTMORTEM_DATABASE_ID" in result.stderr
+    assert "Incident" in result.stderr
+    assert "Traceback" not in result.stderr
