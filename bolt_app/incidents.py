@@ -166,18 +166,20 @@ class IncidentService:
     ) -> Setup:
         """Run every ensure step: channel ∥ page, then bookmark, then the channel's furniture.
 
-        `on_channel` is called as soon as the channel exists, so the declarer hears
-        about it before the slower steps finish. With `report`, a postmortem failure is
+        `on_channel` runs on the parallel pool as soon as the channel exists, so the
+        declarer hears about it before the slower steps finish, and telling them never
+        delays the bookmark. With `report`, a postmortem failure is
         said in the channel; the reconciler passes False so it says it only once.
         """
         page_future = self._start_page(incident)
         channel_art = self.ensure_channel(incident).artifact
         channel = Channel(id=str(channel_art.external_id), name=str(incident.channel_name))
-        if on_channel is not None:
-            on_channel(channel)
+        told = self.parallel.submit(on_channel, channel) if on_channel is not None else None
         furniture = self.parallel.submit(self._furnish, incident, channel.id)
         page, page_error = self._finish_page(incident, page_future)
         furniture.result()
+        if told is not None:
+            told.result()
         self.ensure_intro(incident, page.url if page is not None else None)
         if report and page_error is not None and self.pages is not None:
             self.pages.report_failure(incident, page_error)

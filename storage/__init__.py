@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -104,7 +104,7 @@ class Store:
         self.backend: Backend = config.backend
         self._locks = locks
         self._temp_dir = temp_dir
-        self._session = SessionScope(db)
+        self._session = SessionScope(db, keep_open=self.backend == "sqlite")
 
     # -- connection scope, transactions, locks -------------------------------------------
 
@@ -372,7 +372,7 @@ class Store:
     def save_transcript_entries(
         self,
         incident_id: int,
-        entries: list[tuple[str, str, str | None]],
+        entries: Sequence[tuple[str, str, str | None]],
         now: datetime,
     ) -> None:
         """Record (message_ts, notion_block_id, thread_ts) rows in one transaction.

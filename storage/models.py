@@ -9,7 +9,7 @@ UTC.  Foreign keys are plain ids on the row (``artifact.incident_id``); reading
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Self, TypeVar, overload
 
 import peewee
 from peewee import (
@@ -31,12 +31,35 @@ CLOSED_STATUSES = ("done", "canceled")
 SEVERITIES = ("P0", "P1", "P2", "P3", "P4")
 
 
-class JSONTextField(TextField):
-    """A JSON object stored as text.
+_J = TypeVar("_J", bound="dict[str, Any] | None")
+
+
+class JSONTextField(TextField, Generic[_J]):
+    """A JSON object stored as text; reads back as a ``dict`` (``None`` if nullable).
 
     Text rather than a native JSON type so the column reads the same on SQLite and
-    PostgreSQL, and no driver-specific adapters are involved.
+    PostgreSQL, and no driver-specific adapters are involved.  The ``TYPE_CHECKING``
+    block only tells type checkers what ``model.data`` holds, as peewee's stubs do for
+    the built-in fields.
     """
+
+    if TYPE_CHECKING:
+
+        @overload
+        def __new__(
+            cls, *args: Any, null: Literal[True], **kwargs: Any
+        ) -> JSONTextField[dict[str, Any] | None]: ...
+        @overload
+        def __new__(
+            cls, *args: Any, null: Literal[False] = ..., **kwargs: Any
+        ) -> JSONTextField[dict[str, Any]]: ...
+        def __new__(cls, *args: Any, **kwargs: Any) -> Any: ...
+        @overload
+        def __get__(self, instance: None, owner: Any) -> Self: ...
+        @overload
+        def __get__(self, instance: object, owner: Any) -> _J: ...
+        def __get__(self, instance: object | None, owner: Any) -> Any: ...
+        def __set__(self, instance: object, value: _J) -> None: ...
 
     def db_value(self, value: dict[str, Any] | None) -> str | None:
         if value is None:
@@ -80,6 +103,7 @@ class Artifact(BaseModel):
 
     id = AutoField()
     incident = ForeignKeyField(Incident, backref="artifacts", on_delete="CASCADE")
+    incident_id: int  # the column behind ``incident``, read without a query
     kind = CharField(max_length=64)
     external_id = TextField()
     url = TextField(null=True)
@@ -96,6 +120,7 @@ class ArtifactAttempt(BaseModel):
 
     id = AutoField()
     incident = ForeignKeyField(Incident, backref="attempts", on_delete="CASCADE")
+    incident_id: int  # the column behind ``incident``, read without a query
     kind = CharField(max_length=64)
     started_at = DateTimeField()
     owner = CharField(max_length=255)
@@ -109,6 +134,7 @@ class IncidentEvent(BaseModel):
 
     id = AutoField()
     incident = ForeignKeyField(Incident, backref="events", on_delete="CASCADE")
+    incident_id: int  # the column behind ``incident``, read without a query
     kind = CharField(max_length=64)
     actor = CharField(max_length=64, null=True)
     data = JSONTextField(default=dict)
@@ -123,6 +149,7 @@ class TranscriptEntry(BaseModel):
 
     id = AutoField()
     incident = ForeignKeyField(Incident, backref="transcript", on_delete="CASCADE")
+    incident_id: int  # the column behind ``incident``, read without a query
     message_ts = CharField(max_length=32)
     thread_ts = CharField(max_length=32, null=True)
     notion_block_id = CharField(max_length=64)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bolt_app import blocks
 from bolt_app.artifacts import Kind
 from bolt_app.fakes.harness import Bot, running_bot
 from bolt_app.postmortem import BOOKMARK_TITLE
@@ -70,7 +72,7 @@ def test_bad_or_helpful_input_is_answered_in_the_ack(bot: Bot, text: str, answer
     ack = bot.ack_text(envelope)
     if answer is None:
         assert ack == ""
-        bot.slack.wait_for(lambda: bot.slack.views)
+        bot.slack.wait_for(lambda: bot.slack.views())
     else:
         assert ack.startswith(answer)
     bot.wait_idle()
@@ -126,3 +128,66 @@ def test_disconnect_refresh_reconnects(bot: Bot) -> None:
     bot.slack.wait_for(lambda: bot.slack.connections_total > before, timeout=10)
     envelope = bot.command("help")
     assert bot.ack_text(envelope, timeout=10).startswith("*/incident* commands:")
+
+
+def form_values(title: str, severity: str = "P3") -> dict[str, Any]:
+    return {
+        blocks.TITLE_BLOCK: {blocks.TITLE_ACTION: {"type": "plain_text_input", "value": title}},
+        blocks.SEVERITY_BLOCK: {blocks.SEVERITY_ACTION: {
+            "type": "static_select",
+            "selected_option": {"text": {"type": "plain_text", "text": severity},
+                                "value": severity}}},
+        blocks.DESCRIPTION_BLOCK: {blocks.DESCRIPTION_ACTION: {"type": "plain_text_input",
+                                                               "value": None}},
+    }
+
+
+def open_form(bot: Bot) -> dict[str, Any]:
+    envelope = bot.command("declare")
+    assert bot.ack_text(envelope) == ""
+    view: dict[str, Any] = bot.slack.wait_for(lambda: bot.slack.views())[-1]
+    assert view["callback_id"] == blocks.DECLARE_CALLBACK_ID
+    return view
+
+
+@pytest.mark.parametrize(
+    ("title", "severity", "errors"),
+    [
+        ("   ", "P3", {blocks.TITLE_BLOCK: "An incident needs a title"}),
+        ("fine", "P9", {blocks.SEVERITY_BLOCK: "Severity must be one of P0, P1, P2, P3, P4"}),
+        ("x" * 600, "P9", {blocks.TITLE_BLOCK: "That title is 600 characters",
+                           blocks.SEVERITY_BLOCK: "Severity must be one of"}),
+    ],
+)
+def test_the_form_refuses_bad_fields_inline(bot: Bot, title: str, severity: str,
+                                            errors: dict[str, str]) -> None:
+    view = open_form(bot)
+    envelope = bot.slack.view_submission({"id": view["id"]},
+                                         values=form_values(title, severity))
+    ack = bot.slack.wait_for_ack(envelope)
+    assert ack.payload is not None and ack.payload["response_action"] == "errors"
+    assert set(ack.payload["errors"]) == set(errors)
+    for block_id, start in errors.items():
+        assert ack.payload["errors"][block_id].startswith(start)
+    bot.wait_idle()
+    assert bot.services.store.incident_by_number(1) is None
+
+
+def test_the_form_declares_with_its_severity_and_answers_where_it_was_opened(bot: Bot) -> None:
+    view = open_form(bot)
+    envelope = bot.slack.view_submission({"id": view["id"]},
+                                         values=form_values("Search is slow", "P1"))
+    assert bot.slack.wait_for_ack(envelope).payload in (None, {})
+    reply = bot.slack.wait_for(lambda: [p for p in bot.slack.responses
+                                        if "Declared INC-1" in str(p.body.get("text"))])
+    assert len(reply) == 1
+    bot.wait_idle()
+    incident = bot.incident(1)
+    assert (incident.title, incident.severity) == ("Search is slow", "P1")
+    assert bot.slack.topic(str(incident.channel_id)).startswith("INC-1 · P1 · active")
+    # A second submit of the same form is the same incident, not a second one.
+    again = bot.slack.view_submission({"id": view["id"]},
+                                      values=form_values("Search is slow", "P1"))
+    bot.slack.wait_for_ack(again)
+    bot.wait_idle()
+    assert bot.services.store.incident_by_number(2) is None

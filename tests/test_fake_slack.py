@@ -17,13 +17,16 @@ from typing import Any
 
 import pytest
 from slack_bolt import Ack, App, Respond
+from slack_bolt.adapter.socket_mode import websocket_client as bolt_websocket_client
 from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.socket_mode.websocket_client import SocketModeClient
@@ -36,6 +39,7 @@ from bolt_app.fakes.common import Fault, FaultPlan, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
+QUICK = FixedValueRetryIntervalCalculator(0.05)  # retry at once: these tests count calls, not time
 RECONNECT_TIMEOUT = 15.0  # the fake's keepalive kills orphaned connections within ~5 s
 
 
@@ -80,8 +84,9 @@ class QuickSocketModeClient(SocketModeClient):
     """The websocket-client adapter with a websocket ``ping_timeout``.
 
     The SDK passes none to ``run_forever``, whose select loop then waits up to
-    10 s after the client closes a session from another thread (a refresh):
-    see design §12. A short timeout bounds that stall.
+    10 s after the client closes a session from another thread, which it does
+    on a refresh and, under load, right at start-up (its monitor replaces the
+    first session): see design §12. A short timeout bounds that stall.
     """
 
     PING_TIMEOUT = 0.5
@@ -105,7 +110,7 @@ def ack_everything(client: SocketModeClient, request: SocketModeRequest) -> None
 def socket_client(
     slack: FakeSlack,
     listener: Callable[[SocketModeClient, SocketModeRequest], None] = ack_everything,
-    cls: type[SocketModeClient] = SocketModeClient,
+    cls: type[SocketModeClient] = QuickSocketModeClient,
 ) -> Iterator[SocketModeClient]:
     """A connected Socket Mode client, torn down fast (server-side close first)."""
     web = WebClient(token=slack.bot_token, base_url=slack.base_url)
@@ -597,14 +602,16 @@ def test_server_errors_and_resets(slack: FakeSlack) -> None:
     retrying = WebClient(
         token=slack.bot_token,
         base_url=slack.base_url,
-        retry_handlers=[ServerErrorRetryHandler(max_retry_count=1)],
+        retry_handlers=[ServerErrorRetryHandler(max_retry_count=1, interval_calculator=QUICK)],
     )
     slack.inject("auth.test", status=503)
     assert retrying.auth_test()["ok"]
     assert [c.status for c in slack.calls_to("auth.test")] == [503, 200]
-    plain = WebClient(
-        token=slack.bot_token, base_url=slack.base_url
-    )  # default: connection errors only
+    plain = WebClient(  # like the default handlers: connection errors only
+        token=slack.bot_token,
+        base_url=slack.base_url,
+        retry_handlers=[ConnectionErrorRetryHandler(interval_calculator=QUICK)],
+    )
     slack.inject("users.list", reset=True)
     assert plain.users_list()["ok"]
     assert [c.error for c in slack.calls_to("users.list")] == ["connection_reset", None]
@@ -646,7 +653,7 @@ def test_latency_and_delays_do_not_block_other_requests(
     assert len(results) == 6 and min(results) >= 0.3
     assert time.monotonic() - started < 1.5  # concurrent, not 6 × 0.3 s
     slack.clear_faults()
-    slack.inject("users.list", delay=5)
+    slack.inject("users.list", delay=1.5)
     slow = threading.Thread(target=lambda: client.users_list())
     slow.start()
     wait_for(lambda: slack.faults.pending("users.list") == 0, timeout=5)
@@ -741,7 +748,7 @@ def test_hello_round_robin_queue_and_tickets(slack: FakeSlack, client: WebClient
 
 
 def test_disconnect_message_makes_the_client_reconnect(slack: FakeSlack) -> None:
-    with socket_client(slack, cls=QuickSocketModeClient):
+    with socket_client(slack):
         opened = slack.count("apps.connections.open")
         before = slack.connections_total
         assert slack.send_disconnect("refresh_requested") == 1
@@ -752,7 +759,7 @@ def test_disconnect_message_makes_the_client_reconnect(slack: FakeSlack) -> None
 
 
 def test_dropped_socket_makes_the_client_reconnect(slack: FakeSlack) -> None:
-    with socket_client(slack, cls=QuickSocketModeClient):
+    with socket_client(slack):
         before = slack.connections_total
         started = time.monotonic()
         assert slack.drop_sockets() == 1
@@ -765,7 +772,10 @@ def test_dropped_socket_makes_the_client_reconnect(slack: FakeSlack) -> None:
         assert slack.wait_for_ack(envelope_id, timeout=RECONNECT_TIMEOUT)
 
 
-def test_bolt_app_routes_every_envelope_kind(slack: FakeSlack) -> None:
+def test_bolt_app_routes_every_envelope_kind(
+    slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bolt_websocket_client, "SocketModeClient", QuickSocketModeClient)
     app = App(client=WebClient(token=slack.bot_token, base_url=slack.base_url))
     seen: dict[str, Any] = {}
 

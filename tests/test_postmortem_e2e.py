@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from bolt_app.artifacts import Kind
 from bolt_app.fakes.harness import Bot, running_bot
 from bolt_app.fakes.notion import FakeNotion
 from bolt_app.postmortem import BOOKMARK_TITLE

@@ -384,7 +384,9 @@ def test_session_is_reentrant_and_per_thread(store: Store) -> None:
         assert not store.db.is_closed()
         other_thread = run_together(1, lambda _: _session_connection(store))[0]
         assert other_thread is not outer
-    assert store.db.is_closed()
+    # PostgreSQL returns the connection to the pool; SQLite keeps the thread's connection,
+    # because closing the last one checkpoints the WAL on every short write.
+    assert store.db.is_closed() == (store.backend == "postgres")
 
 
 def _session_connection(store: Store) -> object:
@@ -400,7 +402,7 @@ def test_atomic_rolls_back_on_error(store: Store) -> None:
         raise RuntimeError("boom")
     assert store.events(incident.id) == []
     assert store.get_artifact(incident.id, "slack_channel") is None
-    assert store.db.is_closed()
+    assert store.db.is_closed() == (store.backend == "postgres")
 
 
 @pytest.mark.timeout(60)

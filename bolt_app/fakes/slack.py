@@ -4,12 +4,16 @@ Point the real clients at it::
 
     with FakeSlack() as slack:
         client = WebClient(token=slack.bot_token, base_url=slack.base_url)
-        app = App(client=client, token=slack.bot_token)
+        app = App(client=client)                  # Bolt takes the token from the client
         handler = SocketModeHandler(app, slack.app_token)
-        handler.connect()
+        handler.connect()                         # apps.connections.open -> the fake's ws
         slack.wait_connected()
-        envelope_id = slack.slash_command("declare Checkout is down")
-        ack = slack.wait_for_ack(envelope_id)
+        envelope_id = slack.slash_command("declare Checkout is down", channel_id=cid)
+        ack = slack.wait_for_ack(envelope_id)     # ack.payload, ack.latency_s
+
+With slack_sdk's websocket-client adapter, give ``run_forever`` a
+``ping_timeout`` (see ``QuickSocketModeClient`` in tests/test_fake_slack.py):
+without one, a session swap can stall the client for ~10 s.
 
 The pieces live in sibling modules: ``slack_state`` (workspace model),
 ``slack_methods_*`` (one function per Web API method), ``slack_http`` (the HTTP
@@ -127,7 +131,9 @@ class FakeSlack(SocketModeMixin):
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> FakeSlack:
-        """Start the HTTP and websocket servers (idempotent)."""
+        """Start the HTTP and websocket servers (idempotent; a stopped fake stays stopped)."""
+        if self._stop_event.is_set():
+            raise RuntimeError("this FakeSlack was stopped; create a new one")
         if not self._started:
             self._http.start(name="fake-slack-http")
             self._socket.start()

@@ -144,7 +144,7 @@ class SocketModeMixin:
         return self._socket.connections_total
 
     def wait_connected(self, n: int = 1, timeout: float = 5.0) -> int:
-        """Block until ``n`` connections are open and greeted; returns the count."""
+        """Block until ``n`` connections are greeted and answer pings; returns the count."""
         return self._socket.wait_connected(n, timeout)
 
     def push_envelope(

@@ -6,10 +6,11 @@ time, round-robin, like Slack spreading load over an app's connections; acks
 Envelopes pushed while nothing is connected wait in a queue and go out on the
 next connection, so a reconnect loses nothing in tests.
 
-Like Slack, the server pings every connection and closes one that stops
-answering; a client that abandons a connection without closing it (the
-websocket-client adapter can, while it replaces sessions) thus loses it, and
-envelopes in flight on it are redelivered on another connection.
+A connection gets envelopes only once it has answered a first ping, and, like
+Slack, the server keeps pinging and closes connections that stop answering. The
+websocket-client adapter can abandon a connected session without closing it
+while it swaps sessions; such a connection never receives envelopes, and any in
+flight on a connection that dies unacknowledged are redelivered elsewhere.
 
 Faults: :meth:`SocketModeServer.send_disconnect` sends Slack's ``disconnect``
 message (the client is expected to open a new connection and close this one);
@@ -33,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 from websockets.sync.server import Server, ServerConnection, serve
 
 from bolt_app.fakes.common import interruptible_sleep, wait_for
@@ -72,6 +74,7 @@ class _Link:
     conn: ServerConnection
     ready: bool = False
     draining: bool = False
+    opened_at: float = field(default_factory=time.perf_counter)
     send_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send(self, message: JSON) -> None:
@@ -96,6 +99,7 @@ class SocketModeServer:
         self.redeliver_unacked = redeliver_unacked
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
+        self.liveness_timeout = 5.0
         self._stop = stop
         self._host = host
         self._lock = threading.Lock()
@@ -171,6 +175,9 @@ class SocketModeServer:
         link = self._open_link(conn)
         try:
             link.send(self._hello(link))
+            if not self._answers_ping(link):
+                log.debug("socket mode connection %d never answered a ping; closing", link.id)
+                return
             self._mark_ready(link)
             for raw in conn:
                 self._on_message(link, raw)
@@ -223,6 +230,23 @@ class SocketModeServer:
             },
             "connection_info": {"app_id": self.app_id},
         }
+
+    def _answers_ping(self, link: _Link) -> bool:
+        """True once the client proves it reads this connection (a pong comes back).
+
+        The websocket-client adapter can connect a session and then abandon it
+        without closing it while it swaps sessions (at start-up or on refresh).
+        Such a socket is open but unread; routing envelopes there would lose
+        them until keepalive noticed. Live clients answer within milliseconds.
+        """
+        pong = link.conn.ping(ack_on_close=True)
+        while not pong.wait(0.05):
+            if self._stop.is_set():
+                return False
+            if time.perf_counter() - link.opened_at > self.liveness_timeout:
+                link.conn.close(code=1011, reason="no pong")
+                return False
+        return link.conn.protocol.state is State.OPEN
 
     def _mark_ready(self, link: _Link) -> None:
         """Let envelopes flow to this link, starting with any queued ones."""
