@@ -154,3 +154,15 @@ def test_a_redelivered_declare_makes_one_incident(bot: Bot) -> None:
     bot.wait_idle()
     assert bot.services.store.incident_by_number(2) is None
     assert len([c for c in bot.slack.channels() if c["name"].startswith("inc-")]) == 1
+
+
+def test_the_running_reconciler_heals_without_a_human(tmp_path: Path) -> None:
+    with running_bot(f"sqlite:///{tmp_path / 'firebreak.db'}",
+                     RECONCILE_INTERVAL_SECONDS="0.5") as bot:
+        bot.notion.inject("pages.create", status=503, times=None)
+        channel = declare(bot)
+        assert bot.slack.bookmarks(channel["id"]) == []
+        bot.notion.clear_faults()
+        bot.slack.wait_for(lambda: bot.slack.bookmarks(channel["id"]), timeout=10)
+        page = assert_page_with_template(bot)
+        assert_bookmarked(bot, channel["id"], page)

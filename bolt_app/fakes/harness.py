@@ -116,9 +116,12 @@ def connected(settings: Settings) -> Iterator[tuple[Services, App, SocketRunner]
         app = build_app(services, client)
         runner = SocketRunner(app, settings.slack_app_token)
         runner.connect()
+        reconciler = Reconciler(services, settings.reconcile_interval_seconds)
+        reconciler.start()
         try:
             yield services, app, runner
         finally:
+            reconciler.stop()
             runner.close()
     finally:
         services.close(timeout=5.0)

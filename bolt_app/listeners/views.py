@@ -15,7 +15,7 @@ from slack_sdk.webhook import WebhookClient
 from bolt_app import blocks
 from bolt_app.errors import UsageError
 from bolt_app.incidents import clean_severity, clean_title
-from bolt_app.listeners.commands import declare_and_tell
+from bolt_app.listeners.declare import declare_and_tell
 from bolt_app.listeners.errors import Reply, report_to
 from bolt_app.services import Services
 

@@ -1,0 +1,81 @@
+"""`/incident declare [--private] <title>`, and the form it opens without a title."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bolt_app import blocks
+from bolt_app.incidents import clean_title
+from bolt_app.listeners.errors import Reply
+from bolt_app.listeners.subcommands import Invocation, Subcommand
+from bolt_app.services import Services
+from bolt_app.slack import Channel
+from storage import Incident
+
+PRIVATE_FLAG = "--private"
+
+
+def _split_private(args: str) -> tuple[bool, str]:
+    words = args.split()
+    private = PRIVATE_FLAG in words
+    return private, " ".join(w for w in words if w != PRIVATE_FLAG)
+
+
+def _prepare(inv: Invocation) -> str | None:
+    _private, title = _split_private(inv.args)
+    if not title:
+        return None  # the form opens instead
+    return f"Declaring “{clean_title(title)}”…"
+
+
+def _form(inv: Invocation) -> dict[str, Any]:
+    return blocks.declare_modal(inv.response_url)
+
+
+def _declare(services: Services, inv: Invocation, _incident: Incident | None, reply: Reply
+             ) -> None:
+    private, title = _split_private(inv.args)
+    declare_and_tell(
+        services,
+        reply,
+        title=title,
+        reporter=inv.user_id,
+        severity="P3",
+        private=private,
+        request_key=f"command:{inv.trigger_id}" if inv.trigger_id else None,
+    )
+
+
+def declare_and_tell(
+    services: Services,
+    reply: Reply,
+    *,
+    title: str,
+    reporter: str,
+    severity: str,
+    private: bool,
+    request_key: str | None,
+) -> None:
+    """Record and set up an incident, telling the declarer as soon as its channel exists."""
+    incidents = services.incidents
+    incident = incidents.record(
+        title=title, reporter=reporter, severity=severity, private=private, request_key=request_key
+    )
+    label = incidents.label(incident)
+
+    def tell(channel: Channel) -> None:
+        reply(f"Declared {label}: <#{channel.id}>")
+
+    incidents.set_up(incident, on_channel=tell)
+
+
+SUBCOMMANDS = (
+    Subcommand(
+        "declare",
+        "declare [--private] <title>",
+        "start an incident: a channel, a Notion postmortem, a bookmark (no title opens a form)",
+        _declare,
+        prepare=_prepare,
+        form=_form,
+    ),
+)

@@ -1,0 +1,58 @@
+"""The shape of an `/incident` subcommand, shared by the modules that define them.
+
+Each subcommand module (`declare`, `repair`, …) exports a `SUBCOMMANDS` tuple; the
+dispatcher in `commands` puts them in one table. A subcommand says whether it needs an
+incident, and its handler then receives the `Incident`, never a channel id to look up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bolt_app.listeners.errors import Reply
+from bolt_app.services import Services
+from storage import Incident
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One `/incident …` as typed values."""
+
+    user_id: str
+    channel_id: str
+    args: str
+    trigger_id: str
+    response_url: str | None
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], args: str) -> Invocation:
+        return cls(
+            user_id=body["user_id"],
+            channel_id=body.get("channel_id", ""),
+            args=args,
+            trigger_id=body.get("trigger_id", ""),
+            response_url=body.get("response_url"),
+        )
+
+
+Handler = Callable[[Services, Invocation, Incident | None, Reply], None]
+
+
+def no_check(_inv: Invocation) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    usage: str
+    summary: str
+    handler: Handler | None
+    needs_incident: bool = False
+    #: Checks the text before the ack, without I/O; returns the ack text or raises
+    #: UsageError, whose message then is the ack.
+    prepare: Callable[[Invocation], str | None] = no_check
+    #: A modal to open instead, when `prepare` found nothing to run (`declare` alone).
+    form: Callable[[Invocation], dict[str, Any]] | None = None
