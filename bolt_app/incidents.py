@@ -72,7 +72,16 @@ class Setup:
 
     channel: Artifact
     page: Artifact | None
-    page_error: FirebreakError | None
+    failure: PostmortemFailure | None
+
+
+@dataclass(frozen=True)
+class PostmortemFailure:
+    """A postmortem step that failed during set-up, said once in the channel."""
+
+    #: What we couldn't do, as in "Couldn't <step> yet".
+    step: str
+    error: FirebreakError
 
 
 class PageSteps:
@@ -86,7 +95,9 @@ class PageSteps:
     ) -> Ensured:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def report_failure(self, incident: Incident, error: Exception) -> None:  # pragma: no cover
+    def report_failure(
+        self, incident: Incident, failure: PostmortemFailure
+    ) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
 
@@ -176,14 +187,14 @@ class IncidentService:
         channel = Channel(id=str(channel_art.external_id), name=str(incident.channel_name))
         told = self.parallel.submit(on_channel, channel) if on_channel is not None else None
         furniture = self.parallel.submit(self._furnish, incident, channel.id)
-        page, page_error = self._finish_page(incident, page_future)
+        page, failure = self._finish_page(incident, page_future)
         furniture.result()
         if told is not None:
             told.result()
         self.ensure_intro(incident, page.url if page is not None else None)
-        if report and page_error is not None and self.pages is not None:
-            self.pages.report_failure(incident, page_error)
-        return Setup(channel=channel_art, page=page, page_error=page_error)
+        if report and failure is not None and self.pages is not None:
+            self.pages.report_failure(incident, failure)
+        return Setup(channel=channel_art, page=page, failure=failure)
 
     def _start_page(self, incident: Incident) -> Future[Ensured] | None:
         if self.pages is None:
@@ -192,16 +203,24 @@ class IncidentService:
 
     def _finish_page(
         self, incident: Incident, future: Future[Ensured] | None
-    ) -> tuple[Artifact | None, FirebreakError | None]:
-        """Wait for the page and bookmark it; a Notion failure never blocks the incident."""
+    ) -> tuple[Artifact | None, PostmortemFailure | None]:
+        """Wait for the page and bookmark it; neither failure blocks the incident.
+
+        A failure is returned, not raised: set-up says it in the channel once, and the
+        reconciler retries the step.
+        """
         if future is None or self.pages is None:
             return None, None
         try:
             page = future.result().artifact
+        except FirebreakError as error:
+            log.warning("postmortem page for incident %s failed: %s", incident.id, error)
+            return None, PostmortemFailure("create the postmortem page", error)
+        try:
             self.pages.ensure_bookmark(self.refresh(incident), page)
-        except FirebreakError as error:  # said in the channel by set_up; reconcile retries
-            log.warning("postmortem step for incident %s failed: %s", incident.id, error)
-            return None, error
+        except FirebreakError as error:
+            log.warning("postmortem bookmark for incident %s failed: %s", incident.id, error)
+            return page, PostmortemFailure("bookmark the postmortem page", error)
         return page, None
 
     def repair(self, incident: Incident) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ import logging
 
 from bolt_app.artifacts import Ensured, Kind, Made, ensure_artifact
 from bolt_app.clock import Clock
-from bolt_app.incidents import Numbering, PageSteps
+from bolt_app.incidents import Numbering, PageSteps, PostmortemFailure
 from bolt_app.naming import channel_name
 from bolt_app.notion import NotionGateway, PostmortemFields
 from bolt_app.slack import SlackGateway
@@ -139,11 +139,10 @@ class PostmortemService(PageSteps):
         log.info("re-added the postmortem bookmark of incident %s", incident.id)
         return Ensured(artifact, "re-added")
 
-    def report_failure(self, incident: Incident, error: Exception) -> None:
+    def report_failure(self, incident: Incident, failure: PostmortemFailure) -> None:
         """Say in the channel what failed; the reconciler and `/incident repair` retry it."""
-        reason = getattr(error, "reason", None) or str(error)
         self.slack.post_message(
             str(incident.channel_id),
-            f"Couldn't create the postmortem page yet: {reason}. "
+            f"Couldn't {failure.step} yet: {failure.error.user_message}. "
             "I'll keep trying; `/incident repair` retries now.",
         )

@@ -68,7 +68,7 @@ class Reconciler:
             except FirebreakError as error:
                 log.warning("reconcile: %s still incomplete: %s", label, error)
                 continue
-            if setup.page_error is None:
+            if setup.failure is None:
                 healed.append(label)
                 log.info("reconcile: healed %s", label)
         return healed

@@ -91,3 +91,38 @@ def test_database_without_incident_property_exits_2(fakes: tuple[FakeSlack, Fake
     assert "NOTION_POSTMORTEM_DATABASE_ID" in result.stderr
     assert "Incident" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.timeout(60)
+def test_a_dropped_connection_is_replaced_in_seconds_without_spinning(
+        fakes: tuple[FakeSlack, FakeNotion], tmp_path: Path) -> None:
+    slack, notion = fakes
+    database_id, _ = notion.add_database()
+    env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db")
+    bot = start_bot(env, tmp_path)
+    try:
+        slack.wait_connected(1, timeout=30)
+        slack.wait_for_ack(slack.slash_command("help"), timeout=10)
+        before_connections = slack.connections_total
+        cpu_before = cpu_seconds(bot.pid)
+        dropped = time.monotonic()
+        slack.drop_sockets()
+        slack.wait_for(lambda: slack.connections_total > before_connections, timeout=10)
+        reconnected = time.monotonic() - dropped
+        envelope = slack.slash_command("help")
+        slack.wait_for_ack(envelope, timeout=10)
+        elapsed = time.monotonic() - dropped
+        cpu_used = cpu_seconds(bot.pid) - cpu_before
+    finally:
+        bot.kill()
+        bot.communicate()
+    print(f"reconnected in {reconnected:.2f} s; {cpu_used:.2f} CPU-s over {elapsed:.2f} s")
+    assert reconnected < 5.0
+    # A spinning receive loop would burn about one CPU-second per second.
+    assert cpu_used < 0.5 * elapsed + 0.2, (cpu_used, elapsed)
