@@ -21,7 +21,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bolt_app.clock import Clock
@@ -43,6 +43,7 @@ class Kind:
     INTRO_MESSAGE = "intro_message"
     NOTION_POSTMORTEM = "notion_postmortem"
     BOOKMARK_POSTMORTEM = "bookmark_postmortem"
+    ANNOUNCEMENT = "announcement"
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def _ensure_locked(
     return Ensured(artifact, outcome)
 
 
-def _wait_until_settled(deadline: Any, clock: Clock) -> None:
+def _wait_until_settled(deadline: datetime, clock: Clock) -> None:
     """Sleep until an earlier attempt's in-flight request can no longer land (§12).
 
     This is a wait for the outside world, not a poll: nothing we could check would
