@@ -111,3 +111,20 @@ def store(store_url: str) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+_skipped_postgres: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember PostgreSQL cases that were skipped (see pytest_sessionfinish)."""
+    if report.skipped and "postgres" in report.nodeid:
+        _skipped_postgres.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With FIREBREAK_TEST_POSTGRES=1 (as in CI), a skipped PostgreSQL case fails the run."""
+    if postgres_enabled() and _skipped_postgres:
+        print(f"\n{len(_skipped_postgres)} PostgreSQL test(s) skipped although "
+              f"{PG_ENV}=1: {_skipped_postgres[:5]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
