@@ -4,11 +4,13 @@ The fakes are real HTTP servers so that the real client libraries are exercised
 end to end. What they have in common lives here, kept free of any one API's
 wire format:
 
-* :class:`Fault` and :class:`FaultPlan` - "the next N calls to X misbehave like
-  this", plus a fixed per-call latency. Each fake maps a fault onto its own wire
-  format (Slack answers HTTP 200 ``ok: false``, Notion answers an error object).
+* :class:`Fault` and :class:`FaultPlan` - "the next N calls to X (or every
+  call) misbehave like this", plus a fixed per-call latency. Each fake maps a
+  fault onto its own wire format (Slack answers HTTP 200 ``ok: false``, Notion
+  answers an error object or an HTML gateway page).
 * :class:`CallLog` - every request, decoded, so tests assert on what the app
-  actually sent rather than on mocks.
+  actually sent rather than on mocks. Generic over the record type, since each
+  fake records its own API's shape of a call.
 * :func:`wait_for` - tests wait on conditions with deadlines instead of sleeping.
 * :class:`BackgroundHTTPServer` - a threaded stdlib HTTP server that starts on a
   random port and stops in well under a second without leaving threads behind.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import socket
 import struct
 import threading
@@ -25,11 +28,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 ANY_KEY = "*"
 
@@ -71,24 +75,36 @@ class Fault:
     The fields combine: ``delay`` is applied first, then ``reset`` (drop the
     connection without answering), else ``status``/``error`` decide the answer.
     ``status=None`` with ``error=None`` means "answer normally" (a pure delay).
+    ``error`` is the API's error code for the answer; what a fake makes of it
+    (Slack's ``error`` field, Notion's ``code``, or a special value) is its own
+    business. ``retry_after`` is a float because some APIs (Notion) are tested
+    with sub-second waits; each fake renders it on the wire as that API does.
+
+    ``drop_response`` is the fault exactly-once protocols are tested against:
+    the request is applied as normal, but its answer is never sent, so the
+    client times out not knowing that its write happened. FakeNotion implements
+    it; FakeSlack's ``inject`` does not offer it.
     """
 
     status: int | None = None
     error: str | None = None
-    retry_after: int | None = None
+    retry_after: float | None = None
     delay: float | None = None
     reset: bool = False
+    drop_response: bool = False
 
     @property
     def answers_normally(self) -> bool:
         """True when the fault only delays; the real handler still answers."""
-        return not self.reset and self.status is None and self.error is None
+        return (
+            not self.reset and not self.drop_response and self.status is None and self.error is None
+        )
 
 
 @dataclass
 class _Armed:
     fault: Fault
-    remaining: int
+    remaining: int | None  # None: every call, never disarms
 
 
 class FaultPlan:
@@ -96,7 +112,9 @@ class FaultPlan:
 
     Faults armed for a specific key win over ``*``. Each armed fault is used for
     ``times`` calls and then disarms itself, so a test states exactly how many
-    calls fail and the retry that follows succeeds.
+    calls fail and the retry that follows succeeds. ``times=None`` arms a fault
+    for every call (an outage), until :meth:`clear`; faults queued behind it for
+    the same key never come up.
     """
 
     def __init__(self) -> None:
@@ -104,10 +122,10 @@ class FaultPlan:
         self._armed: dict[str, list[_Armed]] = {}
         self._latency: dict[str, float] = {}
 
-    def arm(self, key: str, fault: Fault, times: int = 1) -> None:
-        """Make the next ``times`` calls matching ``key`` suffer ``fault``."""
-        if times < 1:
-            raise ValueError("times must be >= 1")
+    def arm(self, key: str, fault: Fault, times: int | None = 1) -> None:
+        """Make the next ``times`` calls matching ``key`` (None: all) suffer ``fault``."""
+        if times is not None and times < 1:
+            raise ValueError("times must be >= 1 (or None for every call)")
         with self._lock:
             self._armed.setdefault(key, []).append(_Armed(fault, times))
 
@@ -119,18 +137,23 @@ class FaultPlan:
                 if not queue:
                     continue
                 head = queue[0]
-                head.remaining -= 1
-                if head.remaining <= 0:
-                    queue.pop(0)
+                if head.remaining is not None:
+                    head.remaining -= 1
+                    if head.remaining <= 0:
+                        queue.pop(0)
                 return head.fault
         return None
 
-    def pending(self, key: str = ANY_KEY) -> int:
+    def pending(self, key: str = ANY_KEY) -> float:
         """How many calls matching exactly ``key`` are still armed to fail.
 
-        Tests use it to know a request reached the server (its fault was taken)."""
+        Tests use it to know a request reached the server (its fault was taken).
+        A fault armed for every call never runs out: that is ``math.inf``."""
         with self._lock:
-            return sum(armed.remaining for armed in self._armed.get(key, []))
+            armed = self._armed.get(key, [])
+            if any(a.remaining is None for a in armed):
+                return math.inf
+            return sum(a.remaining or 0 for a in armed)
 
     def set_latency(self, seconds: float, key: str = ANY_KEY) -> None:
         """Add a fixed latency to every call matching ``key`` (0 removes it)."""
@@ -168,36 +191,55 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class CallLog:
-    """Append-only, thread-safe record of calls."""
+def _method_of(call: Call) -> str:
+    return call.method
 
-    def __init__(self) -> None:
+
+class CallLog(Generic[R]):
+    """Append-only, thread-safe record of calls.
+
+    Generic over the record type because each fake records a call in its own
+    API's terms: FakeSlack uses :class:`Call`; FakeNotion uses a mutable record
+    logged on arrival (so a test can see a request that is still being delayed)
+    and completed when answered. ``key`` names the API method a record is for,
+    which :meth:`to` and :meth:`count` filter on (default: ``Call.method``).
+    """
+
+    @overload
+    def __init__(self: CallLog[Call]) -> None: ...
+
+    @overload
+    def __init__(self, key: Callable[[R], str | None]) -> None: ...
+
+    def __init__(self, key: Callable[[Any], str | None] = _method_of) -> None:
         self._lock = threading.Lock()
-        self._calls: list[Call] = []
+        self._calls: list[R] = []
+        self._key = key
 
-    def record(self, call: Call) -> None:
-        """Append a call (done before the answer is written, so a test that
-        reads the log right after its client returns always sees it)."""
+    def record(self, call: R) -> R:
+        """Append a call and return it (done before the answer is written, so a
+        test that reads the log right after its client returns always sees it)."""
         with self._lock:
             self._calls.append(call)
+        return call
 
     @property
-    def calls(self) -> list[Call]:
+    def calls(self) -> list[R]:
         """A snapshot of every call, oldest first."""
         with self._lock:
             return list(self._calls)
 
-    def to(self, method: str) -> list[Call]:
+    def to(self, method: str) -> list[R]:
         """Calls of one method, oldest first."""
         with self._lock:
-            return [c for c in self._calls if c.method == method]
+            return [c for c in self._calls if self._key(c) == method]
 
     def count(self, method: str | None = None) -> int:
         """How many calls (of ``method``, or in total)."""
         with self._lock:
             if method is None:
                 return len(self._calls)
-            return sum(1 for c in self._calls if c.method == method)
+            return sum(1 for c in self._calls if self._key(c) == method)
 
     def clear(self) -> None:
         """Forget every recorded call."""

@@ -13,9 +13,11 @@ Notion's error envelope, and can inject the failures production sees: 429 with
 Retry-After, 5xx with JSON or HTML bodies, latency, resets, and a request that is applied
 but never answered.
 
-Modules: `notion_server` (HTTP, faults, call log), `notion_api` (endpoints),
-`notion_store` (state, JSON shapes), `notion_blocks` / `notion_props` / `notion_query`
-(validation of blocks and rich text, properties, filters).
+Modules: `notion_server` (HTTP, Notion's call record and wire form of faults),
+`notion_api` (endpoints), `notion_store` (state, JSON shapes), `notion_blocks` /
+`notion_props` / `notion_query` (validation of blocks and rich text, properties, filters).
+Fault plans, the call log and `wait_for` are the generic ones FakeSlack uses too
+(`bolt_app.fakes.common`).
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from bolt_app.fakes.common import ANY_KEY, CallLog, Fault, FaultPlan, wait_for
 from bolt_app.fakes.notion_api import WRITE_ROUTES, ApiRequest, databases_create, pages_create
 from bolt_app.fakes.notion_blocks import plain_text_of
 from bolt_app.fakes.notion_common import JSON, Clock, NotionError, parse_id
 from bolt_app.fakes.notion_props import value_text
-from bolt_app.fakes.notion_server import HTML_ERROR, CallLog, FaultBox, NotionCall, NotionHTTPServer
+from bolt_app.fakes.notion_server import HTML_ERROR, NotionCall, NotionHTTPServer
 from bolt_app.fakes.notion_store import NotionStore
 
 __all__ = ["HTML_ERROR", "FakeNotion", "NotionCall", "NotionError", "default_postmortem_schema"]
@@ -76,8 +79,9 @@ class FakeNotion:
         workspace_name: str = "Fake Workspace",
     ) -> None:
         self.store = NotionStore(clock=clock, workspace_name=workspace_name)
-        self._log = CallLog()
-        self._faults = FaultBox()
+        # Calls are filed under their route ("pages.create"), the names faults use too.
+        self._log: CallLog[NotionCall] = CallLog(key=lambda call: call.route)
+        self._faults = FaultPlan()
         self._tokens = set(tokens)
         self._address = (host, port)
         self._server: NotionHTTPServer | None = None
@@ -166,20 +170,22 @@ class FakeNotion:
         `drop_response_after_handling` applies the request but never answers; otherwise
         the call is answered with `status` (429 adds Retry-After, as does 503; 502 or
         `error_code="html"` gives a non-JSON body) without being applied. `status=None`
-        with a `delay` makes a merely slow call. `times=None` means every call.
+        with a `delay` makes a merely slow call. `times=None` means every call; `times=0`
+        arms nothing.
         """
-        self._faults.inject(
-            method_or_route,
+        if times == 0:
+            return
+        fault = Fault(
             status=status,
+            error=error_code,
             retry_after=retry_after,
-            times=times,
-            error_code=error_code,
             delay=delay,
             reset=reset,
-            drop_response_after_handling=drop_response_after_handling,
+            drop_response=drop_response_after_handling,
         )
+        self._faults.arm(method_or_route, fault, times)
 
-    def set_latency(self, seconds: float, route: str = "*") -> None:
+    def set_latency(self, seconds: float, route: str = ANY_KEY) -> None:
         """Add fixed latency to every call (or one route's calls); 0 removes it."""
         self._faults.set_latency(seconds, route)
 
@@ -192,27 +198,33 @@ class FakeNotion:
     @property
     def calls(self) -> list[NotionCall]:
         """A snapshot of every call received, in arrival order."""
-        return self._log.snapshot()
+        return self._log.calls
 
     def calls_to(self, route: str) -> list[NotionCall]:
-        return [call for call in self._log.snapshot() if call.route == route]
+        """Calls to one route (e.g. "pages.create"), in arrival order."""
+        return self._log.to(route)
 
     def count(self, route: str) -> int:
-        return len(self.calls_to(route))
+        """How many calls to one route arrived, answered or not."""
+        return self._log.count(route)
 
     def write_count(self) -> int:
         """Calls to routes that change state (creates, updates, appends, deletes).
 
         A data source query is a POST but reads only, so it is not counted.
         """
-        return sum(1 for call in self._log.snapshot() if call.route in WRITE_ROUTES)
+        return sum(1 for call in self._log.calls if call.route in WRITE_ROUTES)
 
     def reset_calls(self) -> None:
+        """Forget recorded calls (e.g. after seeding through the API)."""
         self._log.clear()
 
     def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
-        """Poll `predicate` until it returns something truthy; TimeoutError at the deadline."""
-        return self._log.wait_for(predicate, timeout)
+        """Poll `predicate` until it returns something truthy; TimeoutError at the deadline.
+
+        Kept as a method so tests need only the fake; it is `common.wait_for`.
+        """
+        return wait_for(predicate, timeout)
 
     # ------------------------------------------------------------------ seeding
 

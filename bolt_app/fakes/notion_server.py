@@ -1,4 +1,8 @@
-"""The HTTP side of FakeNotion: a threaded server, the call log, and fault injection.
+"""The HTTP side of FakeNotion: a threaded server that records calls and applies faults.
+
+The fault plan and the call log are the generic ones from `bolt_app.fakes.common`;
+what is Notion's own lives here: the call record (`NotionCall`) and how a fault looks on
+Notion's wire (its error envelope, `Retry-After` in whole seconds, a gateway's HTML page).
 
 Every request is recorded when it arrives (so a test can wait for a request that is still
 being delayed) and completed with its status when answered. Faults are applied before
@@ -6,12 +10,9 @@ the request reaches the API, in the order a gateway and Notion would produce the
 configured latency, then an injected fault (delay, reset, error), then auth and version
 checks, then the endpoint itself.
 
-`drop_response_after_handling` is the fault the exactly-once protocol is about: the
-request is fully applied (the page exists) but no response is ever written; the
-connection is held until the client gives up (its timeout) or the server stops.
-
-The recorder/fault helpers are deliberately small and shaped like the generic ones in
-`bolt_app.fakes.common` (inject / set_latency / calls / wait_for) so they can be merged.
+`Fault.drop_response` is the fault the exactly-once protocol is about: the request is
+fully applied (the page exists) but no response is ever written; the connection is held
+until the client gives up (its timeout) or the server stops.
 """
 
 from __future__ import annotations
@@ -21,21 +22,18 @@ import json
 import math
 import select
 import socket
-import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from bolt_app.fakes.common import ANY_KEY, CallLog, Fault, FaultPlan, reset_connection
 from bolt_app.fakes.notion_api import HANDLERS, ApiRequest, match_route
 from bolt_app.fakes.notion_common import JSON, NotionError, body_error, shown
 from bolt_app.fakes.notion_store import NotionStore
-
-T = TypeVar("T")
 
 _MAX_BODY_BYTES = 500 * 1000
 _JSON_ERRORS = {
@@ -45,7 +43,8 @@ _JSON_ERRORS = {
     503: ("service_unavailable", "Notion is unavailable, please try again later."),
     504: ("gateway_timeout", "Notion timed out while completing this request."),
 }
-#: `error_code` value that makes an injected error answer with an HTML body instead.
+#: `error_code` (`Fault.error`) value that makes an injected error answer with an HTML
+#: body instead, as a gateway in front of Notion does.
 HTML_ERROR = "html"
 _HTML_BODY = (
     "<html><head><title>{status} Bad Gateway</title></head><body>"
@@ -59,7 +58,9 @@ class NotionCall:
     """One request as the fake saw it. `status` is None until it is answered.
 
     `status` is 0 for a reset connection; `dropped` is True when the request was applied
-    but its response was never sent.
+    but its response was never sent. Not `common.Call`: Notion is REST, so a call is an
+    HTTP method and path plus the route they resolve to (`method` is "PATCH", not
+    "blocks.children.append"), and the record is logged on arrival, then completed.
     """
 
     method: str
@@ -71,119 +72,9 @@ class NotionCall:
     status: int | None = None
     dropped: bool = False
 
-
-@dataclass
-class _Fault:
-    route: str
-    status: int | None
-    retry_after: float
-    remaining: int | None
-    error_code: str | None
-    delay: float | None
-    reset: bool
-    drop: bool
-
-
-class CallLog:
-    """Thread-safe record of calls, with a condition that wakes `wait_for` on changes."""
-
-    def __init__(self) -> None:
-        self._calls: list[NotionCall] = []
-        self._changed = threading.Condition()
-
-    def start(self, call: NotionCall) -> NotionCall:
-        with self._changed:
-            self._calls.append(call)
-            self._changed.notify_all()
-        return call
-
-    def finish(self, call: NotionCall, status: int, *, dropped: bool = False) -> None:
-        with self._changed:
-            call.status, call.dropped = status, dropped
-            self._changed.notify_all()
-
-    def notify(self) -> None:
-        with self._changed:
-            self._changed.notify_all()
-
-    def snapshot(self) -> list[NotionCall]:
-        with self._changed:
-            return list(self._calls)
-
-    def clear(self) -> None:
-        with self._changed:
-            self._calls.clear()
-
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
-        """Return the first truthy `predicate()` result, or raise TimeoutError at the deadline."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"condition not met within {timeout:.2f}s")
-            with self._changed:
-                self._changed.wait(min(remaining, 0.05))
-
-
-class FaultBox:
-    """Injected faults (consumed in order, per route or "*") and fixed latency."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._faults: list[_Fault] = []
-        self._latency: dict[str, float] = {}
-
-    def inject(
-        self,
-        route: str,
-        *,
-        status: int | None = 429,
-        retry_after: float = 1,
-        times: int | None = 1,
-        error_code: str | None = None,
-        delay: float | None = None,
-        reset: bool = False,
-        drop_response_after_handling: bool = False,
-    ) -> None:
-        fault = _Fault(
-            route,
-            status,
-            retry_after,
-            times,
-            error_code,
-            delay,
-            reset,
-            drop_response_after_handling,
-        )
-        with self._lock:
-            self._faults.append(fault)
-
-    def take(self, route: str | None) -> _Fault | None:
-        """The oldest live fault for this route (else for "*"), with one use consumed."""
-        with self._lock:
-            for key in (route, "*"):
-                for fault in self._faults:
-                    if fault.route == key and fault.remaining != 0:
-                        if fault.remaining is not None:
-                            fault.remaining -= 1
-                        return fault
-        return None
-
-    def clear(self) -> None:
-        with self._lock:
-            self._faults.clear()
-            self._latency.clear()
-
-    def set_latency(self, seconds: float, route: str = "*") -> None:
-        with self._lock:
-            self._latency[route] = seconds
-
-    def latency(self, route: str | None) -> float:
-        with self._lock:
-            return self._latency.get(route or "", self._latency.get("*", 0.0))
+    def answered(self, status: int, *, dropped: bool = False) -> None:
+        """Complete the record: the status sent (or that would have been, if dropped)."""
+        self.status, self.dropped = status, dropped
 
 
 class NotionHTTPServer(ThreadingHTTPServer):
@@ -197,8 +88,8 @@ class NotionHTTPServer(ThreadingHTTPServer):
         self,
         address: tuple[str, int],
         store: NotionStore,
-        log: CallLog,
-        faults: FaultBox,
+        log: CallLog[NotionCall],
+        faults: FaultPlan,
         tokens: set[str],
     ) -> None:
         super().__init__(address, _Handler)
@@ -261,17 +152,18 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self._read_body()
         route, params, routing_error = _resolve(self.command, url.path)
         query = dict(parse_qsl(url.query))
-        call = self.server.log.start(
+        call = self.server.log.record(
             NotionCall(self.command, url.path, route, _decode(raw), time.time(), query)
         )
-        fault = self.server.faults.take(route)
-        delay = self.server.faults.latency(route) + ((fault.delay or 0.0) if fault else 0.0)
+        key = route or ANY_KEY  # an unroutable request only meets "*" faults and latency
+        fault = self.server.faults.take(key)
+        delay = self.server.faults.latency(key) + ((fault.delay or 0.0) if fault else 0.0)
         if not self._pause(delay) or (fault is not None and fault.reset):
             return self._abort(call)
-        if fault is not None and fault.status is not None and not fault.drop:
+        if fault is not None and fault.status is not None and not fault.drop_response:
             return self._send_fault(call, fault)
         status, headers, payload = self._answer(routing_error, route, params, raw, query)
-        if fault is not None and fault.drop:
+        if fault is not None and fault.drop_response:
             return self._hold(call, status)
         self._send(call, status, headers, payload)
 
@@ -292,8 +184,6 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except NotionError as error:
             return _json(error.status, error.body(str(uuid.uuid4())))
-        finally:
-            self.server.log.notify()
         return _json(200, {**result, "request_id": str(uuid.uuid4())})
 
     def _check_headers(self, raw: bytes) -> None:
@@ -318,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, call: NotionCall, status: int, headers: dict[str, str], payload: bytes) -> None:
         # Logged before the first byte goes out, so a client that has its answer can
         # always see the call's status in the log.
-        self.server.log.finish(call, status)
+        call.answered(status)
         try:
             self.send_response(status)
             for name, value in headers.items():
@@ -329,19 +219,20 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
 
-    def _send_fault(self, call: NotionCall, fault: _Fault) -> None:
+    def _send_fault(self, call: NotionCall, fault: Fault) -> None:
+        """Notion's answer to an injected error; `fault.error` is the `code` to send."""
         status = int(fault.status or 500)
-        if fault.error_code == HTML_ERROR or (status == 502 and fault.error_code is None):
+        if fault.error == HTML_ERROR or (status == 502 and fault.error is None):
             body = _HTML_BODY.format(status=status).encode()
             headers = {"Content-Type": "text/html; charset=utf-8"}
         else:
             code, message = _JSON_ERRORS.get(
                 status, ("internal_server_error", "Unexpected error occurred.")
             )
-            error = NotionError(status, fault.error_code or code, message)
+            error = NotionError(status, fault.error or code, message)
             status, headers, body = _json(status, error.body(str(uuid.uuid4())))
         if status in (429, 503):
-            headers["Retry-After"] = str(math.ceil(fault.retry_after))
+            headers["Retry-After"] = str(math.ceil(fault.retry_after or 0))
         self._send(call, status, headers, body)
 
     def _pause(self, seconds: float) -> bool:
@@ -350,17 +241,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _abort(self, call: NotionCall) -> None:
         """Reset the connection (RST) with no response, like a crashed proxy."""
-        self.server.log.finish(call, 0)
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-        except OSError:
-            pass
+        call.answered(0)
+        reset_connection(self.connection)
         self.close_connection = True
 
     def _hold(self, call: NotionCall, status: int) -> None:
         """Never answer: wait until the client hangs up or the server stops, then close."""
-        self.server.log.finish(call, status, dropped=True)
+        call.answered(status, dropped=True)
         while not self.server.stopping.is_set():
             readable, _, _ = select.select([self.connection], [], [], 0.05)
             if readable:
