@@ -279,7 +279,11 @@ def test_nothing_is_left_held_after_an_exception(store: Store, store_url: str) -
     # lock, because POSIX record locks belong to the process.
     assert child_try_lock(store_url, "fragile", 1.0)["outcome"] == "acquired"
     if store.backend == "postgres":
-        advisory = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        # Only this test's database: other test runs may hold advisory locks elsewhere.
+        advisory = (
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         assert pg_rows(store_url, advisory) == [(0,)]
         stuck = OUR_CONNECTIONS + " AND state LIKE 'idle in transaction%'"
         assert pg_rows(store_url, stuck) == [(0,)]
@@ -318,7 +322,8 @@ def test_lock_is_held_outside_any_transaction(store: Store, store_url: str) -> N
             store_url,
             """SELECT a.state, a.application_name FROM pg_locks l
                JOIN pg_stat_activity a ON a.pid = l.pid
-               WHERE l.locktype = 'advisory' AND l.granted""",
+               WHERE l.locktype = 'advisory' AND l.granted
+                 AND a.datname = current_database()""",
         )
     assert rows == [("idle", "firebreak-lock")]
 
