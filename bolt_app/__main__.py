@@ -1,4 +1,4 @@
-"""`python -m bolt_app [run|manifest]`: the bot's command line.
+"""`python -m bolt_app [run|manifest|check|notion-setup|demo]`: the bot's command line.
 
 Start-up problems (a missing or malformed setting, a token Slack rejects, a Notion
 database without the required properties) end the process with one line that names
@@ -14,10 +14,16 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from types import FrameType
+from types import FrameType, ModuleType
 
 from bolt_app.app import SocketRunner, build_app
+from bolt_app.cli import check as cli_check
+from bolt_app.cli import demo as cli_demo
+from bolt_app.cli import manifest as cli_manifest
+from bolt_app.cli import notion_setup as cli_notion_setup
 from bolt_app.config import ConfigError, Settings, load_settings
+from bolt_app.health import serve_health
+from bolt_app.listeners import envelope_log
 from bolt_app.logs import configure_logging
 from bolt_app.notion import NotionError, NotionSchemaError
 from bolt_app.reconciler import Reconciler
@@ -26,9 +32,19 @@ from bolt_app.slack import SlackError, build_web_client
 
 log = logging.getLogger("bolt_app")
 
+#: Everything but `run`: each module in bolt_app/cli has `add_parser` and `main`.
+OPERATOR_COMMANDS: dict[str, ModuleType] = {
+    "manifest": cli_manifest,
+    "check": cli_check,
+    "notion-setup": cli_notion_setup,
+    "demo": cli_demo,
+}
+
 EXIT_CONFIG = 2
 #: How long SIGTERM waits for running jobs before the process leaves anyway.
 SHUTDOWN_GRACE_SECONDS = 2.0
+#: How often the main thread wakes to run signal handlers while it waits for SIGTERM.
+SIGNAL_POLL_SECONDS = 0.5
 
 
 class StartupError(Exception):
@@ -36,13 +52,9 @@ class StartupError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bolt_app", description="Firebreak, the Slack incident bot."
-    )
-    parser.add_argument(
-        "command", nargs="?", default="run", choices=("run",), help="run the bot (default)"
-    )
-    parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    if args.command in OPERATOR_COMMANDS:
+        return int(OPERATOR_COMMANDS[args.command].main(args))
     try:
         settings = load_settings()
     except ConfigError as error:
@@ -54,6 +66,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as error:
         print(f"firebreak: {error}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bolt_app", description="Firebreak, the Slack incident bot."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    commands.add_parser("run", help="run the bot (the default)")
+    for module in OPERATOR_COMMANDS.values():
+        module.add_parser(commands)
+    return parser
 
 
 def run(settings: Settings) -> int:
@@ -72,12 +95,19 @@ def run(settings: Settings) -> int:
     _check_notion_schema(services)
     app = build_app(services, client)
     runner = SocketRunner(app, settings.slack_app_token)
+    envelope_log.attach(runner.client, app, services)
     runner.connect()
+    health = serve_health(settings.health_port, runner.is_connected, services.store)
     reconciler = Reconciler(services, settings.reconcile_interval_seconds)
     reconciler.start()
     log.info("connected in Socket Mode; waiting for /incident")
-    stop.wait()
-    reconciler.stop()
+    # Poll: a signal the kernel hands to another thread never wakes an unbounded wait, and
+    # Python runs signal handlers only on the main thread (SIGTERM was ignored under load).
+    while not stop.wait(timeout=SIGNAL_POLL_SECONDS):
+        pass
+    if health is not None:
+        health.stop()
+    reconciler.stop(timeout=1.0)
     runner.close()
     finished = services.close(SHUTDOWN_GRACE_SECONDS)
     log.info("stopped")

@@ -55,6 +55,7 @@ class Settings:
     notion_timeout_seconds: float = 15.0
     log_level: str = "INFO"
     log_format: str = "text"
+    health_port: int | None = None
     llm_base_url: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
     llm_model: str | None = None
@@ -87,11 +88,32 @@ def load_settings(
     process manager can override a checked-out `.env`. `.env` is read without being
     copied into `os.environ`, which keeps tests hermetic.
     """
+    return _parse(_Reader(_raw_values(environ, dotenv_path)))
+
+
+def load_notion_access(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | os.PathLike[str] | None = ".env"
+) -> tuple[str, str]:
+    """`(NOTION_TOKEN, NOTION_API_BASE_URL)` alone, read like `load_settings` reads them.
+
+    `notion-setup` runs before the postmortem database (a required setting) exists.
+    """
+    env = _Reader(_raw_values(environ, dotenv_path))
+    token = env.token("NOTION_TOKEN", ("ntn_", "secret_"), "a Notion integration token")
+    base_url = env.parsed(
+        "NOTION_API_BASE_URL", DEFAULT_NOTION_API_BASE_URL, _http_url, "an http(s) URL"
+    )
+    return token, base_url
+
+
+def _raw_values(
+    environ: Mapping[str, str] | None, dotenv_path: str | os.PathLike[str] | None
+) -> dict[str, str]:
     values: dict[str, str] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():
         values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
     values.update(os.environ if environ is None else environ)
-    return _parse(_Reader(values))
+    return values
 
 
 class _Reader:
@@ -131,6 +153,13 @@ class _Reader:
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value < 1:
+        raise ValueError(raw)
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value < 65536:
         raise ValueError(raw)
     return value
 
@@ -241,6 +270,7 @@ def _parse(env: _Reader) -> Settings:
         log_format=env.parsed(
             "LOG_FORMAT", "text", _one_of(("text", "json"), str.lower), "text or json"
         ),
+        health_port=env.parsed("HEALTH_PORT", None, _port, "a TCP port number (1-65535)"),
         llm_base_url=env.parsed("LLM_BASE_URL", None, _http_url, "an http(s) URL"),
         llm_api_key=env.optional("LLM_API_KEY"),
         llm_model=env.optional("LLM_MODEL"),

@@ -1,0 +1,100 @@
+"""`GET /healthz` on HEALTH_PORT, for process managers and orchestrators.
+
+200 while the Socket Mode socket is connected and the database answers a query, 503
+otherwise; the JSON body says which part failed. A stdlib HTTP server on a daemon
+thread: it needs no framework, and it dies with the process, as a health check should.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from peewee import PeeweeException
+
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+Probe = Callable[[], bool]
+
+
+class HealthServer:
+    """Serves `/healthz` from named probes; every probe must say True for a 200."""
+
+    def __init__(self, port: int, probes: Mapping[str, Probe], host: str = "") -> None:
+        self._probes = dict(probes)
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="healthz", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        log.info("serving /healthz on port %d", self.port)
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def status(self) -> tuple[int, dict[str, bool]]:
+        results = {name: probe() for name, probe in self._probes.items()}
+        return (200 if all(results.values()) else 503), results
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        health = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?", 1)[0] != "/healthz":
+                    self._send(404, {"error": "not found; try /healthz"})
+                    return
+                code, results = health.status()
+                self._send(code, {"ok": code == 200, **results})
+
+            def _send(self, code: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Probes come every few seconds: keep them out of the log."""
+
+        return Handler
+
+
+def database_answers(store: Store) -> Probe:
+    """A probe that runs `SELECT 1` on the store."""
+
+    def probe() -> bool:
+        try:
+            with store.session():
+                store.db.execute_sql("SELECT 1")
+        except PeeweeException as error:
+            log.warning("health: the database doesn't answer: %s", error)
+            return False
+        return True
+
+    return probe
+
+
+def serve_health(port: int | None, socket_connected: Probe, store: Store) -> HealthServer | None:
+    """Start `/healthz` on `port` (all interfaces), or do nothing when it isn't set."""
+    if port is None:
+        return None
+    probes = {"socket": socket_connected, "database": database_answers(store)}
+    return HealthServer(port, probes).start()

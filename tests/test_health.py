@@ -1,0 +1,166 @@
+"""`/healthz` and the per-envelope log line: in-process against the fakes, and in `run`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bolt_app.config import ConfigError, load_settings
+from bolt_app.fakes.harness import Bot, bot_environment, running_bot
+from bolt_app.fakes.notion import FakeNotion
+from bolt_app.fakes.slack import FakeSlack
+from bolt_app.health import HealthServer, database_answers, serve_health
+from bolt_app.listeners import envelope_log
+from storage import open_store
+from tests.conftest import ROOT
+
+
+def get(port: int, path: str = "/healthz") -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[Bot]:
+    with running_bot(f"sqlite:///{tmp_path / 'firebreak.db'}",
+                     RECONCILE_INTERVAL_SECONDS="3600") as bot:
+        yield bot
+
+
+def test_health_port_is_optional_and_checked() -> None:
+    base = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "NOTION_TOKEN": "ntn_1",
+            "NOTION_POSTMORTEM_DATABASE_ID": "db"}
+    assert load_settings(base, dotenv_path=None).health_port is None
+    assert load_settings({**base, "HEALTH_PORT": "8080"}, dotenv_path=None).health_port == 8080
+    with pytest.raises(ConfigError, match="HEALTH_PORT is malformed"):
+        load_settings({**base, "HEALTH_PORT": "99999"}, dotenv_path=None)
+
+
+def test_healthz_is_200_only_while_every_probe_passes() -> None:
+    state = {"socket": True}
+    server = HealthServer(0, {"socket": lambda: state["socket"], "database": lambda: True},
+                          host="127.0.0.1").start()
+    try:
+        assert get(server.port) == (200, {"ok": True, "socket": True, "database": True})
+        state["socket"] = False
+        assert get(server.port) == (503, {"ok": False, "socket": False, "database": True})
+        assert get(server.port, "/other")[0] == 404
+    finally:
+        server.stop()
+
+
+def test_database_probe_fails_when_the_database_does_not_answer(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'firebreak.db'}")
+    try:
+        probe = database_answers(store)
+        assert probe() is True
+        store.db.close()
+        store.db.init(str(tmp_path / "missing-folder" / "firebreak.db"))
+        assert probe() is False
+    finally:
+        store.close()
+
+
+def test_healthz_follows_the_real_socket(bot: Bot) -> None:
+    health = serve_health(free_port(), bot.runner.is_connected, bot.services.store)
+    assert health is not None
+    try:
+        assert get(health.port)[0] == 200
+        bot.runner.client.auto_reconnect_enabled = False
+        bot.slack.drop_sockets()
+        bot.slack.wait_for(lambda: get(health.port)[0] == 503, timeout=10)
+        assert get(health.port)[1]["socket"] is False
+    finally:
+        health.stop()
+
+
+def test_one_log_line_per_envelope_with_subcommand_incident_and_outcome(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    envelope_log.attach(bot.runner.client, bot.app, bot.services)
+    caplog.set_level(logging.INFO, logger="bolt_app.envelopes")
+    bot.wait_reply(bot.command("declare Checkout is down"), "Declared")
+    bot.wait_idle()
+    channel = str(bot.incident(1).channel_id)
+    bot.ack_text(bot.command("doc", channel_id=channel))
+    bot.ack_text(bot.command("frobnicate"))
+
+    def lines() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "bolt_app.envelopes"]
+
+    bot.slack.wait_for(lambda: len(lines()) == 3, timeout=10)
+    fields = ("envelope_type", "subcommand", "incident", "outcome")
+    # Each line is written after its own ack, so two quick envelopes may log out of order.
+    got = sorted(tuple(getattr(r, f) for f in fields) for r in lines())
+    assert got == [
+        ("/incident", "declare", "-", "acked"),
+        ("/incident", "doc", "INC-1", "acked"),
+        ("/incident", "unknown", "-", "acked"),
+    ]
+    assert all(vars(r)["duration_ms"] >= 0 for r in lines())
+    text = "\n".join(f"{r.getMessage()} {vars(r)}" for r in lines())
+    assert "Checkout" not in text and "xoxb-" not in text
+
+
+def test_run_serves_healthz_and_logs_envelopes_as_json(tmp_path: Path) -> None:
+    port = free_port()
+    with FakeSlack() as slack, FakeNotion() as notion:
+        slack.add_user("U0ALICE", "alice")
+        database_id, _ = notion.add_database()
+        env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db",
+                              HEALTH_PORT=str(port), LOG_FORMAT="json")
+        env |= {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
+        bot = subprocess.Popen([sys.executable, "-m", "bolt_app"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            slack.wait_connected(1, timeout=30)
+            assert slack.wait_for(lambda: _status(port) == 200, timeout=10)
+            envelope = slack.slash_command("declare Checkout is down", user_id="U0ALICE")
+            slack.wait_for_ack(envelope, timeout=10)
+            bot.send_signal(signal.SIGTERM)
+            code = _wait(bot, timeout=20)
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+            output = bot.communicate()[0]
+    assert code == 0, output
+    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    (line,) = [r for r in records if r["logger"] == "bolt_app.envelopes"]
+    assert (line["envelope_type"], line["subcommand"], line["outcome"]) == (
+        "/incident", "declare", "acked")
+    assert isinstance(line["duration_ms"], float)
+    assert "xoxb-" not in output and "xapp-" not in output and "ntn_" not in output
+
+
+def _wait(process: subprocess.Popen[str], timeout: float) -> int | None:
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _status(port: int) -> int | None:
+    try:
+        return get(port)[0]
+    except OSError:
+        return None
