@@ -6,6 +6,7 @@ so each message reads like the layout it produces.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 Block = dict[str, Any]
@@ -15,6 +16,7 @@ DECLARE_CALLBACK_ID = "declare_incident"
 TITLE_BLOCK, TITLE_ACTION = "title", "title_input"
 SEVERITY_BLOCK, SEVERITY_ACTION = "severity", "severity_select"
 DESCRIPTION_BLOCK, DESCRIPTION_ACTION = "description", "description_input"
+PRIVATE_BLOCK, PRIVATE_ACTION, PRIVATE_VALUE = "private", "private_checkbox", "private"
 MAX_TITLE = 500
 
 
@@ -57,6 +59,42 @@ def input_block(
         "element": element,
         "optional": optional,
     }
+
+
+def escape(text: str) -> str:
+    """Escape Slack's three control characters, so a title can't mention or link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def date(moment: datetime) -> str:
+    """`<!date^…>`: shown in the reader's own time zone, UTC as the fallback."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    fallback = aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(aware.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def announcement(
+    label: str, title: str, severity: str, status: str, commander: str, channel_id: str
+) -> tuple[str, list[Block]]:
+    """The announcement-channel message: one per incident, edited in place on changes.
+
+    The text starts with `"<label>:"` so the message can be recognised again after a
+    lost post response.
+    """
+    text = (
+        f"{label}: {escape(title)} · {severity} · {status} · commander <@{commander}> · "
+        f"<#{channel_id}>"
+    )
+    body = [
+        section(f"*{label}: {escape(title)}*"),
+        fields(
+            ("Severity", severity),
+            ("Status", status),
+            ("Commander", f"<@{commander}>"),
+            ("Channel", f"<#{channel_id}>"),
+        ),
+    ]
+    return text, body
 
 
 def topic(label: str, severity: str, status: str, commander: str) -> str:
@@ -104,6 +142,17 @@ def declare_modal(response_url: str | None) -> dict[str, Any]:
         "action_id": DESCRIPTION_ACTION,
         "multiline": True,
     }
+    private_checkbox = {
+        "type": "checkboxes",
+        "action_id": PRIVATE_ACTION,
+        "options": [{
+            "text": plain("Private"),
+            "value": PRIVATE_VALUE,
+            "description": plain(
+                "A private channel, no announcement. Can't be made private later."
+            ),
+        }],
+    }
     return {
         "type": "modal",
         "callback_id": DECLARE_CALLBACK_ID,
@@ -115,5 +164,6 @@ def declare_modal(response_url: str | None) -> dict[str, Any]:
             input_block(TITLE_BLOCK, "Title", title_input),
             input_block(SEVERITY_BLOCK, "Severity", severity_select),
             input_block(DESCRIPTION_BLOCK, "What do you see?", description_input, optional=True),
+            input_block(PRIVATE_BLOCK, "Visibility", private_checkbox, optional=True),
         ],
     }

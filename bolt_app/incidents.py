@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from typing import Protocol
 
 from bolt_app import blocks
 from bolt_app.artifacts import Ensured, Kind, Made, ensure_artifact
@@ -101,6 +102,12 @@ class PageSteps:
         raise NotImplementedError
 
 
+class AnnounceStep(Protocol):
+    """The announcement-channel side of set-up (`announcements.Announcer`)."""
+
+    def ensure(self, incident: Incident) -> Ensured | None: ...  # pragma: no cover
+
+
 class IncidentService:
     """Declare incidents and run their Slack ensure steps."""
 
@@ -113,6 +120,7 @@ class IncidentService:
         clock: Clock,
         parallel: Executor,
         pages: PageSteps | None = None,
+        announcer: AnnounceStep | None = None,
     ) -> None:
         self.store = store
         self.slack = slack
@@ -120,6 +128,7 @@ class IncidentService:
         self.clock = clock
         self.parallel = parallel
         self.pages = pages
+        self.announcer = announcer
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -181,20 +190,33 @@ class IncidentService:
         declarer hears about it before the slower steps finish, and telling them never
         delays the bookmark. With `report`, a postmortem failure is
         said in the channel; the reconciler passes False so it says it only once.
+        A public incident's announcement is posted on the parallel pool as well, off
+        the bookmark's path.
         """
         page_future = self._start_page(incident)
         channel_art = self.ensure_channel(incident).artifact
         channel = Channel(id=str(channel_art.external_id), name=str(incident.channel_name))
         told = self.parallel.submit(on_channel, channel) if on_channel is not None else None
         furniture = self.parallel.submit(self._furnish, incident, channel.id)
+        announced = self.parallel.submit(self._announce, incident)
         page, failure = self._finish_page(incident, page_future)
         furniture.result()
+        announced.result()
         if told is not None:
             told.result()
         self.ensure_intro(incident, page.url if page is not None else None)
         if report and failure is not None and self.pages is not None:
             self.pages.report_failure(incident, failure)
         return Setup(channel=channel_art, page=page, failure=failure)
+
+    def _announce(self, incident: Incident) -> None:
+        """Announce a public incident; off the bookmark's path, and retried by reconcile."""
+        if self.announcer is None:
+            return
+        try:
+            self.announcer.ensure(incident)
+        except FirebreakError as error:  # the reconciler retries a missing announcement
+            log.warning("announcement of incident %s failed: %s", incident.id, error)
 
     def _start_page(self, incident: Incident) -> Future[Ensured] | None:
         if self.pages is None:

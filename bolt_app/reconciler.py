@@ -55,8 +55,15 @@ class Reconciler:
         return [
             i
             for i in store.open_incidents()
-            if any(store.get_artifact(int(i.id), kind) is None for kind in SETUP_KINDS)
+            if any(store.get_artifact(int(i.id), kind) is None for kind in self._kinds(i))
         ]
+
+    def _kinds(self, incident: Incident) -> tuple[str, ...]:
+        """SETUP_KINDS, plus the announcement for a public incident when one is configured."""
+        announcer = self.services.announcer
+        if announcer is not None and announcer.applies(incident):
+            return (*SETUP_KINDS, Kind.ANNOUNCEMENT)
+        return SETUP_KINDS
 
     def run_once(self) -> list[str]:
         """One pass; returns the labels of the incidents it completed."""
@@ -71,4 +78,30 @@ class Reconciler:
             if setup.failure is None:
                 healed.append(label)
                 log.info("reconcile: healed %s", label)
+        self.resume_dumps()
         return healed
+
+    def resume_dumps(self) -> list[int]:
+        """Start the dumps whose requests nobody finished (a process died mid-dump).
+
+        They run on the dumps pool; one held by a live dumper answers "busy" and is
+        left to it. Returns the incident ids started.
+        """
+        transcript = self.services.transcript
+        started = []
+        for incident_id in transcript.pending():
+            incident = self.services.store.get_incident(incident_id)
+            if incident is None or not incident.channel_id:
+                continue
+            transcript.start(incident, say=_quiet, on_error=_dump_failed, announce=False)
+            started.append(incident_id)
+        return started
+
+
+def _quiet(_text: str) -> None:
+    """A resumed dump answers no one; a big one edits its own progress message."""
+
+
+def _dump_failed(error: BaseException) -> None:
+    log.warning("reconcile: transcript dump still failing: %s",
+                getattr(error, "user_message", repr(error)))

@@ -7,22 +7,28 @@ themselves, and tests can build the whole graph against local fakes.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
 
+from bolt_app.announcements import Announcer
 from bolt_app.clock import Clock, utcnow
 from bolt_app.config import Settings
 from bolt_app.incidents import IncidentService, Numbering
 from bolt_app.jobs import Jobs
+from bolt_app.lifecycle import LifecycleService
 from bolt_app.notion import NotionGateway
 from bolt_app.postmortem import PostmortemService
 from bolt_app.slack import SlackGateway
 from bolt_app.template import load_template
+from bolt_app.transcript import TranscriptService
 from storage import Store, open_store
 
 #: Threads for work after an ack (declare, status changes, repair).
 COMMAND_WORKERS = 16
+#: Threads for transcript dumps (each holds its incident's dump lock while it runs).
+DUMP_WORKERS = 2
 #: Threads for the parallel halves of a declaration (channel ∥ page).
 PARALLEL_WORKERS = 16
 
@@ -35,8 +41,14 @@ class Services:
     notion: NotionGateway
     incidents: IncidentService
     postmortem: PostmortemService
+    lifecycle: LifecycleService
+    #: None unless INCIDENT_ANNOUNCE_CHANNEL is set.
+    announcer: Announcer | None
     commands: Jobs
     parallel: Jobs
+    transcript: TranscriptService
+    #: Transcript dumps: long, so on their own small pool, never starving commands.
+    dumps: Jobs
 
     @classmethod
     def build(
@@ -58,6 +70,7 @@ class Services:
         )
         numbering = Numbering(settings.incident_prefix, settings.incident_number_start)
         parallel = Jobs("parallel", PARALLEL_WORKERS)
+        dumps = Jobs("dumps", DUMP_WORKERS)
         postmortem = PostmortemService(
             store=store,
             slack=slack,
@@ -66,6 +79,12 @@ class Services:
             clock=clock,
             template=load_template(settings.postmortem_template),
         )
+        announcer = (
+            Announcer(store=store, slack=slack, numbering=numbering, clock=clock,
+                      channel_id=settings.incident_announce_channel)
+            if settings.incident_announce_channel
+            else None
+        )
         incidents = IncidentService(
             store=store,
             slack=slack,
@@ -73,21 +92,45 @@ class Services:
             clock=clock,
             parallel=parallel.executor,
             pages=postmortem,
+            announcer=announcer,
         )
-        return cls(
+        lifecycle = LifecycleService(
+            store=store,
+            slack=slack,
+            notion=notion,
+            incidents=incidents,
+            fields=postmortem.fields,
+            clock=clock,
+            announcer=announcer,
+        )
+        services = cls(
             settings=settings,
             store=store,
             slack=slack,
             notion=notion,
             incidents=incidents,
             postmortem=postmortem,
+            lifecycle=lifecycle,
+            announcer=announcer,
             commands=Jobs("commands", COMMAND_WORKERS),
             parallel=parallel,
+            transcript=TranscriptService(
+                store=store, slack=slack, notion=notion, postmortem=postmortem, clock=clock,
+                jobs=dumps,
+            ),
+            dumps=dumps,
         )
+        lifecycle.status_hooks.append(services.transcript.on_status_change)
+        return services
 
     def close(self, timeout: float = 3.0) -> bool:
-        """Let running jobs finish briefly, then release the store; False if some didn't."""
-        finished = self.commands.shutdown(timeout) and self.parallel.shutdown(timeout)
-        if finished:
+        """Stop every pool, let running jobs finish within `timeout` in all, then release
+        the store; False if some jobs were still running (the store is then left open)."""
+        deadline = time.monotonic() + timeout
+        finished = [
+            pool.shutdown(max(0.0, deadline - time.monotonic()))
+            for pool in (self.commands, self.parallel, self.dumps)
+        ]
+        if all(finished):
             self.store.close()
-        return finished
+        return all(finished)

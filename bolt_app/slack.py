@@ -9,6 +9,7 @@ slack_sdk's own retry handlers, honouring `Retry-After`, instead of by hand.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,13 +31,20 @@ BOT_SCOPES: dict[str, str] = {
     "commands": "the /incident command and the dumpslack shortcut",
     "channels:manage": "create public incident channels, invite, set the topic",
     "groups:write": "create private incident channels, invite, set the topic",
-    "channels:read": "find an incident channel after a lost create response",
-    "groups:read": "find a private incident channel after a lost create response",
+    "channels:read": "find an incident channel after a lost create response; members",
+    "groups:read": "find a private incident channel after a lost create response; members",
     "chat:write": "intro, status and progress messages",
     "bookmarks:read": "see whether the Postmortem bookmark is still there",
     "bookmarks:write": "add the Postmortem bookmark",
-    "users:read": "authors' display names",
+    "users:read": "authors' display names; check a new commander is a person",
+    "channels:history": "read public incident channels for the transcript; find a lost "
+    "announcement",
+    "groups:history": "read private incident channels for the transcript",
+    "pins:read": "pinned messages on the timeline (the pin_added event)",
 }
+
+#: Messages per `conversations.history` / `conversations.replies` page (Slack's maximum).
+HISTORY_PAGE_SIZE = 999
 
 #: How long one Slack HTTP call may take before slack_sdk gives up.
 SLACK_TIMEOUT_SECONDS = 10
@@ -92,6 +100,10 @@ class SlackGateway:
     def __init__(self, client: WebClient) -> None:
         self.client = client
         self._bot_user_id: str | None = None
+        self._workspace_url: str | None = None
+        self._bot_id: str | None = None
+        self._names: dict[str, str] = {}
+        self._names_lock = threading.Lock()
 
     def _call(self, method: str, **params: Any) -> dict[str, Any]:
         """Call `method` the way slack_sdk's typed helper would, mapping errors to SlackError.
@@ -111,13 +123,23 @@ class SlackGateway:
 
     def verify(self) -> str:
         """Check the token with `auth.test`; returns (and caches) our bot user id."""
-        self._bot_user_id = str(self._call("auth.test")["user_id"])
+        data = self._call("auth.test")
+        self._workspace_url = str(data.get("url") or "https://slack.com/")
+        self._bot_id = str(data["bot_id"]) if data.get("bot_id") else None
+        self._bot_user_id = str(data["user_id"])
         return self._bot_user_id
 
     @property
     def bot_user_id(self) -> str:
         """Our own user id, from `auth.test`, cached: used to skip our own chatter."""
         return self._bot_user_id if self._bot_user_id is not None else self.verify()
+
+    @property
+    def bot_id(self) -> str | None:
+        """Our bot id (`B…`), from `auth.test`: bot messages may carry only this."""
+        if self._bot_user_id is None:
+            self.verify()
+        return self._bot_id
 
     def create_channel(self, name: str, *, private: bool) -> Channel:
         data = self._call("conversations.create", name=name, is_private=private)
@@ -197,3 +219,112 @@ class SlackGateway:
 
     def user_info(self, user: str) -> dict[str, Any]:
         return dict(self._call("users.info", user=user)["user"])
+
+    def channel_members(self, channel: str) -> set[str]:
+        """Every member of a channel (`conversations.members`, all pages)."""
+        members: set[str] = set()
+        cursor: str | None = None
+        while True:
+            data = self._call(
+                "conversations.members", channel=channel, limit=1000,
+                **({"cursor": cursor} if cursor else {}),
+            )
+            members.update(str(m) for m in data.get("members", []))
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return members
+
+    def recent_messages(self, channel: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest `limit` messages of a channel, newest first (one history page)."""
+        data = self._call("conversations.history", channel=channel, limit=limit)
+        return list(data.get("messages", []))
+
+    def user_name(self, user: str) -> str:
+        """The name people see: `display_name`, else `real_name`, else the user name.
+
+        Cached for the process: a dump names the same few people thousands of times. An
+        unknown user keeps its id, so a deleted account never fails a dump.
+        """
+        with self._names_lock:
+            cached = self._names.get(user)
+        if cached is not None:
+            return cached
+        try:
+            info = self.user_info(user)
+        except SlackError as error:
+            if error.code not in ("user_not_found", "user_not_visible"):
+                raise
+            info = {}
+        profile = info.get("profile") or {}
+        name = str(
+            profile.get("display_name") or info.get("real_name") or profile.get("real_name")
+            or info.get("name") or user
+        )
+        with self._names_lock:
+            self._names[user] = name
+        return name
+
+    def channel_info(self, channel: str) -> dict[str, Any]:
+        return dict(self._call("conversations.info", channel=channel)["channel"])
+
+    def history(self, channel: str) -> Iterator[dict[str, Any]]:
+        """Every top-level message of the channel, newest first, following cursors.
+
+        The last page has no `response_metadata` (or an empty cursor); 429s are retried
+        by the client's RateLimitErrorRetryHandler, which honours `Retry-After`.
+        """
+        cursor: str | None = None
+        while True:
+            data = self._call(
+                "conversations.history",
+                channel=channel,
+                limit=HISTORY_PAGE_SIZE,
+                **({"cursor": cursor} if cursor else {}),
+            )
+            yield from data.get("messages", [])
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor or not data.get("has_more", True):
+                return
+
+    def replies(
+        self, channel: str, thread_ts: str, oldest: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """A thread's replies after `oldest`, oldest first, without the parent.
+
+        Slack may repeat the parent (and, across pages, a message) on every page, so
+        messages are de-duplicated by ts.
+        """
+        cursor: str | None = None
+        seen = {thread_ts}
+        while True:
+            data = self._call(
+                "conversations.replies",
+                channel=channel,
+                ts=thread_ts,
+                limit=HISTORY_PAGE_SIZE,
+                **({"oldest": oldest} if oldest else {}),
+                **({"cursor": cursor} if cursor else {}),
+            )
+            for message in data.get("messages", []):
+                ts = str(message.get("ts"))
+                if ts not in seen:
+                    seen.add(ts)
+                    yield message
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor or not data.get("has_more", True):
+                return
+
+    def permalink(self, channel: str, ts: str, thread_ts: str | None = None) -> str:
+        """A message's permalink, built the way `chat.getPermalink` answers, without a call.
+
+        `https://<workspace>/archives/<channel>/p<ts without the dot>`, plus
+        `?thread_ts=…&cid=…` for a reply. A dump links thousands of messages, and the
+        transcript recognises its own blocks by the ts in this link (design.md §12).
+        """
+        if self._workspace_url is None:
+            self.verify()
+        base = (self._workspace_url or "https://slack.com/").rstrip("/")
+        url = f"{base}/archives/{channel}/p{ts.replace('.', '')}"
+        if thread_ts and thread_ts != ts:
+            url += f"?thread_ts={thread_ts}&cid={channel}"
+        return url

@@ -47,9 +47,11 @@ from storage.models import (
     STATUSES,
     Artifact,
     ArtifactAttempt,
+    DumpRequest,
     Incident,
     IncidentEvent,
     TranscriptEntry,
+    TranscriptWrite,
     database_proxy,
 )
 
@@ -59,11 +61,13 @@ __all__ = [
     "STATUSES",
     "Artifact",
     "ArtifactAttempt",
+    "DumpRequest",
     "Incident",
     "IncidentEvent",
     "LockTimeout",
     "Store",
     "TranscriptEntry",
+    "TranscriptWrite",
     "open_store",
 ]
 
@@ -398,6 +402,92 @@ class Store:
                     action="NOTHING",
                     conflict_target=[TranscriptEntry.incident, TranscriptEntry.message_ts],
                 ).execute()
+
+    def transcript_rows(self, incident_id: int) -> list[tuple[str, str, str | None]]:
+        """(message_ts, notion_block_id, thread_ts) of everything already written."""
+        with self.session():
+            query = TranscriptEntry.select(
+                TranscriptEntry.message_ts,
+                TranscriptEntry.notion_block_id,
+                TranscriptEntry.thread_ts,
+            ).where(TranscriptEntry.incident == incident_id)
+            return [(e.message_ts, e.notion_block_id, e.thread_ts) for e in query]
+
+    def clear_transcript(self, incident_id: int, keep_prefix: str | None = None) -> None:
+        """Forget what was written, e.g. after a user deleted the transcript heading.
+
+        Entries whose key starts with ``keep_prefix`` (the timeline's ``event:``) stay.
+        """
+        query = TranscriptEntry.delete().where(TranscriptEntry.incident == incident_id)
+        if keep_prefix:
+            query = query.where(~TranscriptEntry.message_ts.startswith(keep_prefix))
+        with self.atomic():
+            query.execute()
+
+    # -- transcript writes in flight -----------------------------------------------------
+
+    def begin_transcript_write(self, incident_id: int, parent_id: str, now: datetime) -> None:
+        """Note, before a Notion append under ``parent_id``, that it may land unanswered."""
+        upsert = TranscriptWrite.insert(
+            incident=incident_id, parent_id=parent_id, started_at=_utc(now), finished_at=None
+        ).on_conflict(
+            conflict_target=[TranscriptWrite.incident],
+            preserve=[TranscriptWrite.parent_id, TranscriptWrite.started_at,
+                      TranscriptWrite.finished_at],
+        )
+        with self.atomic():
+            upsert.execute()
+
+    def end_transcript_write(self, incident_id: int, now: datetime) -> None:
+        """The append was answered and its entries recorded."""
+        with self.atomic():
+            TranscriptWrite.update(finished_at=_utc(now)).where(
+                TranscriptWrite.incident == incident_id
+            ).execute()
+
+    def unfinished_transcript_write(self, incident_id: int) -> TranscriptWrite | None:
+        with self.session():
+            return TranscriptWrite.get_or_none(
+                (TranscriptWrite.incident == incident_id) & TranscriptWrite.finished_at.is_null()
+            )
+
+    # -- dump requests -------------------------------------------------------------------
+
+    def request_dump(self, incident_id: int, requested_by: str | None, now: datetime) -> int:
+        """Record a dump request (before the trigger is acked); returns its id."""
+        with self.atomic():
+            request: DumpRequest = DumpRequest.create(
+                incident=incident_id, requested_by=requested_by, requested_at=_utc(now)
+            )
+            return int(request.id)
+
+    def latest_pending_dump(self, incident_id: int) -> int | None:
+        """The newest pending request's id, or None when every request is done."""
+        with self.session():
+            latest: int | None = (
+                DumpRequest.select(fn.MAX(DumpRequest.id))
+                .where((DumpRequest.incident == incident_id) & DumpRequest.done_at.is_null())
+                .scalar()
+            )
+            return latest
+
+    def finish_dump_requests(self, incident_id: int, up_to: int, now: datetime) -> None:
+        """Mark requests up to id ``up_to`` done: a dump that started after them finished."""
+        with self.atomic():
+            DumpRequest.update(done_at=_utc(now)).where(
+                (DumpRequest.incident == incident_id)
+                & (DumpRequest.id <= up_to)
+                & DumpRequest.done_at.is_null()
+            ).execute()
+
+    def incidents_with_pending_dumps(self) -> list[int]:
+        with self.session():
+            query = (
+                DumpRequest.select(DumpRequest.incident)
+                .where(DumpRequest.done_at.is_null())
+                .distinct()
+            )
+            return sorted(int(row.incident_id) for row in query)
 
 
 def _process_locks(config: DatabaseConfig) -> ProcessLocks:

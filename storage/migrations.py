@@ -29,7 +29,7 @@ from typing import NamedTuple
 from peewee import SQL, Database, DateTimeField, IntegerField, TextField, fn
 
 from storage.db import ADVISORY_MIGRATIONS, serialized_transaction
-from storage.models import MODELS, BaseModel, database_proxy
+from storage.models import MODELS, BaseModel, DumpRequest, TranscriptWrite, database_proxy
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,15 @@ def _columns(db: Database, model: type[BaseModel]) -> set[str]:
     return {column.name for column in db.get_columns(model._meta.table_name)}
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "create tables", _v1_create_tables),)
+def _v2_dump_requests(db: Database) -> None:
+    """Dump requests and the in-flight transcript append (issue 4); v1 may have made them."""
+    db.create_tables([DumpRequest, TranscriptWrite], safe=True)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "create tables", _v1_create_tables),
+    Migration(2, "dump requests and transcript writes", _v2_dump_requests),
+)
 
 
 def current_version(db: Database) -> int:

@@ -159,10 +159,46 @@ class TranscriptEntry(BaseModel):
         indexes = ((("incident", "message_ts"), True),)
 
 
+class DumpRequest(BaseModel):
+    """A transcript dump someone asked for, recorded before the ack (design.md §12).
+
+    ``done_at`` is set once a dump that started after the request has finished, so a
+    request left pending by a process that died is finished by the reconciler.
+    """
+
+    id = AutoField()
+    incident = ForeignKeyField(Incident, backref="dump_requests", on_delete="CASCADE")
+    incident_id: int  # the column behind ``incident``, read without a query
+    requested_by = CharField(max_length=64, null=True)
+    requested_at = DateTimeField()
+    done_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("incident", "done_at"), False),)
+
+
+class TranscriptWrite(BaseModel):
+    """The append in flight for an incident's transcript, if any (one row per incident).
+
+    Set just before a Notion append and cleared once its entries are recorded: a row
+    still open at the next dump means an append may have landed unanswered, so that
+    dump first adopts, by message ts, what is already under ``parent_id``.
+    """
+
+    id = AutoField()
+    incident = ForeignKeyField(Incident, on_delete="CASCADE", unique=True)
+    incident_id: int  # the column behind ``incident``, read without a query
+    parent_id = CharField(max_length=64)
+    started_at = DateTimeField()
+    finished_at = DateTimeField(null=True)
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     Incident,
     Artifact,
     ArtifactAttempt,
     IncidentEvent,
     TranscriptEntry,
+    DumpRequest,
+    TranscriptWrite,
 )

@@ -191,3 +191,11 @@ def test_the_form_declares_with_its_severity_and_answers_where_it_was_opened(bot
     bot.slack.wait_for_ack(again)
     bot.wait_idle()
     assert bot.services.store.incident_by_number(2) is None
+
+
+def test_slack_entities_in_a_title_are_stored_as_typed(bot: Bot) -> None:
+    envelope = bot.command("declare Search &amp; browse &lt;slow&gt;")
+    assert bot.ack_text(envelope) == "Declaring “Search & browse <slow>”…"
+    bot.wait_reply(envelope, "Declared INC-1")
+    assert bot.incident(1).title == "Search & browse <slow>"
+    assert bot.slack.channel_by_name("inc-1-search-browse-slow") is not None

@@ -430,7 +430,9 @@ def test_migrate_is_idempotent(store: Store) -> None:
     with store.session():
         assert migrations.current_version(store.db) == migrations.MIGRATIONS[-1].version
         rows = list(migrations.SchemaVersion.select().order_by(migrations.SchemaVersion.version))
-        assert [(row.version, row.name) for row in rows] == [(1, "create tables")]
+        assert [(row.version, row.name) for row in rows] == [
+            (m.version, m.name) for m in migrations.MIGRATIONS
+        ]
         assert rows[0].applied_at is not None
         for table in ("incident", "artifact", "artifact_attempt", "incident_event"):
             assert store.db.table_exists(table)
@@ -442,7 +444,7 @@ def test_migrate_fresh_database(empty_db_url: str) -> None:
         with store.session():
             assert migrations.current_version(store.db) == 0
             assert not store.db.table_exists("incident")
-        assert store.migrate() == [1]
+        assert store.migrate() == [m.version for m in migrations.MIGRATIONS]
         assert store.migrate() == []
         assert declare(store)[0].number == 1
     finally:
@@ -459,7 +461,7 @@ def test_concurrent_migrations_in_three_processes(empty_db_url: str) -> None:
         applied = [json.loads(child.expect("result ", timeout=60)) for child in children.started]
         for child in children.started:
             child.finish()
-    assert sorted(applied) == [[], [], [1]]
+    assert sorted(applied) == [[], [], [m.version for m in migrations.MIGRATIONS]]
     with open_store(empty_db_url, migrate=False) as store:
         assert store.migrate() == []
         assert declare(store)[0].number == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bolt_app.listeners import commands, errors, views
+from bolt_app.listeners import commands, dump, errors, events, views
 from bolt_app.services import Services
 
 
@@ -16,3 +16,5 @@ def register_listeners(app: App, services: Services) -> None:
     errors.register(app)
     commands.register(app, services)
     views.register(app, services)
+    dump.register(app, services)
+    events.register(app, services)

@@ -17,15 +17,23 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bolt_app.errors import UsageError
-from bolt_app.listeners import declare, repair
+from bolt_app.listeners import declare, dump, lifecycle, repair
 from bolt_app.listeners.errors import Reply, report_to
 from bolt_app.listeners.subcommands import Invocation, Subcommand
+from bolt_app.render import unescape
 from bolt_app.services import Services
 
 HELP = Subcommand("help", "help", "show this list", None)
 
 SUBCOMMANDS: dict[str, Subcommand] = {
-    s.name: s for s in (*declare.SUBCOMMANDS, *repair.SUBCOMMANDS, HELP)
+    s.name: s
+    for s in (
+        *declare.SUBCOMMANDS,
+        *lifecycle.SUBCOMMANDS,
+        *repair.SUBCOMMANDS,
+        *dump.SUBCOMMANDS,
+        HELP,
+    )
 }
 
 
@@ -41,8 +49,10 @@ def usage_text(unknown: str | None = None) -> str:
 
 
 def _parse(text: str) -> tuple[str, str]:
+    """Split `/incident <name> <args>`; Slack sends `&`, `<`, `>` as entities, so a title
+    like "Search & browse" is stored as typed."""
     name, _, args = text.strip().partition(" ")
-    return name.lower(), args.strip()
+    return name.lower(), unescape(args.strip())
 
 
 def register(app: App, services: Services) -> None:

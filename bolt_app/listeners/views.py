@@ -28,6 +28,11 @@ def _value(values: dict[str, Any], block: str, action: str) -> str:
     return str(element.get("value") or "")
 
 
+def _checked(values: dict[str, Any], block: str, action: str, value: str) -> bool:
+    element = values.get(block, {}).get(action, {})
+    return any(o.get("value") == value for o in element.get("selected_options") or [])
+
+
 def _form_errors(title: str, severity: str) -> dict[str, str]:
     errors: dict[str, str] = {}
     for block_id, check, raw in (
@@ -65,6 +70,8 @@ def register(app: App, services: Services) -> None:
         values = view.get("state", {}).get("values", {})
         title = _value(values, blocks.TITLE_BLOCK, blocks.TITLE_ACTION)
         severity = _value(values, blocks.SEVERITY_BLOCK, blocks.SEVERITY_ACTION) or "P3"
+        private = _checked(values, blocks.PRIVATE_BLOCK, blocks.PRIVATE_ACTION,
+                           blocks.PRIVATE_VALUE)
         errors = _form_errors(title, severity)
         if errors:
             ack(response_action="errors", errors=errors)
@@ -80,7 +87,7 @@ def register(app: App, services: Services) -> None:
                 title=title,
                 reporter=user_id,
                 severity=severity,
-                private=False,
+                private=private,
                 request_key=f"view:{view['id']}",
             )
 

@@ -1,0 +1,40 @@
+"""Events: `pin_added` puts the pinned message on the incident's timeline."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App
+
+from bolt_app.services import Services
+from bolt_app.timeline import record_pin
+
+log = logging.getLogger(__name__)
+
+
+def on_pin_added(services: Services, event: dict[str, Any]) -> None:
+    """Record a `pinned` event at the message's own time; other channels are ignored."""
+    item = event.get("item") or {}
+    channel = str(event.get("channel_id") or item.get("channel") or "")
+    message = item.get("message") or {}
+    if item.get("type", "message") != "message" or not message.get("ts"):
+        return
+    incident = services.store.incident_by_channel(channel)
+    if incident is None:
+        return
+    ts = str(message["ts"])
+    thread = message.get("thread_ts")
+    permalink = message.get("permalink") or services.slack.permalink(
+        channel, ts, str(thread) if thread else None
+    )
+    record_pin(services.store, incident, user=event.get("user"), message=message,
+               permalink=str(permalink), clock=services.incidents.clock)
+    log.info("pinned message %s recorded on incident %s's timeline", ts, incident.id)
+
+
+def register(app: App, services: Services) -> None:
+    @app.event("pin_added")
+    def pin_added(event: dict[str, Any]) -> None:
+        services.commands.submit(lambda: on_pin_added(services, event),
+                                 lambda error: log.warning("pin_added: %s", error))

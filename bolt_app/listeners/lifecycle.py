@@ -1,0 +1,143 @@
+"""`/incident status|severity|commander|title|info|list`: driving an incident.
+
+Each `prepare` checks the words before the ack, without I/O, so `severity P9` or an
+unknown status is answered in the ack itself. Everything that needs Slack or the store
+(who may change it, whether the commander is a person, the transition table against
+the current status) runs after the ack in `LifecycleService`, whose typed errors reach
+the user through `listeners.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bolt_app import blocks
+from bolt_app.artifacts import Kind
+from bolt_app.errors import UsageError
+from bolt_app.incidents import clean_severity, clean_title
+from bolt_app.lifecycle import parse_status_args, parse_user, require_reason, summary_line
+from bolt_app.listeners.errors import Reply
+from bolt_app.listeners.subcommands import Invocation, Subcommand
+from bolt_app.services import Services
+from bolt_app.slack import SlackError
+from storage import STATUSES, Incident
+
+log = logging.getLogger(__name__)
+
+# -- checks before the ack ---------------------------------------------------------------------
+
+
+def _check_status(inv: Invocation) -> str | None:
+    require_reason(*parse_status_args(inv.args))
+    return None
+
+
+def _check_severity(inv: Invocation) -> str | None:
+    if not inv.args:
+        raise UsageError("Which severity? `/incident severity P1`.")
+    clean_severity(inv.args)
+    return None
+
+
+def _check_commander(inv: Invocation) -> str | None:
+    parse_user(inv.args)
+    return None
+
+
+def _check_title(inv: Invocation) -> str | None:
+    if not inv.args.strip():
+        raise UsageError("What should the title be? `/incident title Checkout is slow`.")
+    clean_title(inv.args)
+    return None
+
+
+# -- handlers, after the ack --------------------------------------------------------------------
+
+
+def _status(services: Services, inv: Invocation, incident: Incident | None, _reply: Reply
+            ) -> None:
+    assert incident is not None
+    status, reason = parse_status_args(inv.args)
+    services.lifecycle.change_status(incident, inv.user_id, status, reason)
+
+
+def _severity(services: Services, inv: Invocation, incident: Incident | None, _reply: Reply
+              ) -> None:
+    assert incident is not None
+    services.lifecycle.change_severity(incident, inv.user_id, inv.args)
+
+
+def _commander(services: Services, inv: Invocation, incident: Incident | None, _reply: Reply
+               ) -> None:
+    assert incident is not None
+    services.lifecycle.change_commander(incident, inv.user_id, parse_user(inv.args))
+
+
+def _title(services: Services, inv: Invocation, incident: Incident | None, _reply: Reply
+           ) -> None:
+    assert incident is not None
+    services.lifecycle.change_title(incident, inv.user_id, inv.args)
+
+
+def _info(services: Services, _inv: Invocation, incident: Incident | None, reply: Reply
+          ) -> None:
+    assert incident is not None
+    reply(info_text(services, incident))
+
+
+def info_text(services: Services, incident: Incident) -> str:
+    """The `/incident info` card, as mrkdwn lines."""
+    label = services.incidents.label(incident)
+    page = services.store.get_artifact(int(incident.id), Kind.NOTION_POSTMORTEM)
+    doc = f"<{page.url}|Postmortem doc>" if page is not None and page.url else (
+        "not created yet (`/incident repair` creates it)"
+    )
+    written = len(services.store.transcript_ts(int(incident.id)))
+    transcript = f"{written} message(s) written to the doc" if written else "not dumped yet"
+    return "\n".join([
+        f"*{label}: {blocks.escape(str(incident.title))}*",
+        f"Status: {incident.status} · Severity: {incident.severity} · "
+        f"Commander: <@{incident.commander}>",
+        f"Declared: {blocks.date(incident.declared_at)} by <@{incident.reporter}>"
+        + (" · private" if incident.private else ""),
+        f"Doc: {doc}",
+        f"Transcript: {transcript}",
+    ])
+
+
+def _list(services: Services, inv: Invocation, _incident: Incident | None, reply: Reply
+          ) -> None:
+    """Open incidents, newest first; a private one only to the people in its channel."""
+    lines = []
+    for incident in services.store.open_incidents():
+        if incident.channel_id is None:
+            continue  # still being set up; it has no channel to link to yet
+        if incident.private and not _is_member(services, incident, inv.user_id):
+            continue
+        lines.append(summary_line(services.incidents.label(incident), incident))
+    reply("*Open incidents*\n" + "\n".join(lines) if lines else "No open incidents.")
+
+
+def _is_member(services: Services, incident: Incident, user: str) -> bool:
+    """Whether `user` may see a private incident; if Slack can't say, they may not."""
+    try:
+        return user in services.slack.channel_members(str(incident.channel_id))
+    except SlackError as error:  # e.g. the bot was removed from the channel
+        log.warning("can't list members of %s: %s", incident.channel_id, error.code)
+        return False
+
+
+SUBCOMMANDS = (
+    Subcommand("status", f"status <{'|'.join(STATUSES)}> [reason]",
+               "change the status (canceled needs a reason)", _status,
+               needs_incident=True, prepare=_check_status),
+    Subcommand("severity", "severity <P0..P4>", "change the severity", _severity,
+               needs_incident=True, prepare=_check_severity),
+    Subcommand("commander", "commander <@user>", "hand over command (invites them)",
+               _commander, needs_incident=True, prepare=_check_commander),
+    Subcommand("title", "title <text>", "rename the incident", _title,
+               needs_incident=True, prepare=_check_title),
+    Subcommand("info", "info", "this incident's status, people and doc", _info,
+               needs_incident=True),
+    Subcommand("list", "list", "open incidents (run it anywhere)", _list),
+)

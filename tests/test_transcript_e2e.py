@@ -1,0 +1,339 @@
+"""dumpslack through the whole bot: the real App over the websocket, both fakes (issue 4)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bolt_app.fakes.harness import Bot, running_bot
+from bolt_app.fakes.notion import FakeNotion
+from bolt_app.render import linked_ts
+from bolt_app.template import TRANSCRIPT_HEADING
+
+BASE_TS = 1_790_000_000.0  # 2026-09-21 15:33 UTC; messages are a minute apart
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[Bot]:
+    with running_bot(f"sqlite:///{tmp_path / 'firebreak.db'}",
+                     RECONCILE_INTERVAL_SECONDS="3600", NOTION_TIMEOUT_SECONDS="2") as bot:
+        yield bot
+
+
+def declare(bot: Bot) -> str:
+    envelope = bot.command("declare Checkout is down")
+    bot.wait_reply(envelope, "Declared")
+    bot.wait_idle()
+    return str(bot.incident(1).channel_id)
+
+
+@dataclass
+class Seeded:
+    """What a test put in the channel that belongs in the transcript, in order."""
+
+    top: list[str] = field(default_factory=list)
+    replies: dict[str, list[str]] = field(default_factory=dict)
+    next_ts: float = BASE_TS
+
+    def ts(self) -> str:
+        self.next_ts += 60.0
+        return f"{self.next_ts:.6f}"
+
+    @property
+    def count(self) -> int:
+        return len(self.top) + sum(len(r) for r in self.replies.values())
+
+
+def seed(bot: Bot, channel: str, messages: int, threads: int, replies: int = 3,
+         seeded: Seeded | None = None) -> Seeded:
+    """`messages` top-level messages, every (messages // threads)-th one with replies,
+    plus noise that must not be written: a join, a topic change and the bot's chatter."""
+    seeded = seeded or Seeded()
+    every = max(1, messages // threads) if threads else 0
+    for index in range(messages):
+        user = "U0ALICE" if index % 2 else "U0BOB"
+        ts = bot.slack.post(channel, user, f"message {index} for <@U0ALICE> *ok*",
+                            ts=seeded.ts())
+        seeded.top.append(ts)
+        if every and index % every == 0 and len(seeded.replies) < threads:
+            seeded.replies[ts] = [
+                bot.slack.post(channel, "U0BOB", f"reply {r} to {index}", thread_ts=ts,
+                               ts=seeded.ts())
+                for r in range(replies)
+            ]
+        if index % 500 == 250:
+            bot.slack.post(channel, "U0BOB", "", subtype="channel_join", ts=seeded.ts())
+            bot.slack.post(channel, bot.slack.bot_user_id, "bot chatter",
+                           bot_id=bot.slack.bot_id, ts=seeded.ts())
+    return seeded
+
+
+def dump(bot: Bot, channel: str, timeout: float = 60.0) -> str:
+    envelope = bot.command("dumpslack", channel_id=channel)
+    reply = bot.wait_reply(envelope, "Transcript", timeout=timeout)
+    bot.slack.wait_for(bot.services.dumps.idle, timeout=timeout)
+    return reply
+
+
+def transcript(bot: Bot) -> list[dict[str, Any]]:
+    (page,) = bot.notion.pages(bot.data_source_id)
+    tree = bot.notion.children_tree(page["id"])
+    heading = next(b for b in tree if FakeNotion.plain_text(b) == TRANSCRIPT_HEADING)
+    return list(heading["children"])
+
+
+def assert_complete(bot: Bot, seeded: Seeded) -> list[dict[str, Any]]:
+    """Every seeded message exactly once, in order, replies under their parent."""
+    blocks = [b for b in transcript(bot) if b["type"] == "paragraph"]
+    assert [linked_ts(b) for b in blocks] == seeded.top
+    for block in blocks:
+        ts = linked_ts(block)
+        children = [linked_ts(c) for c in block["children"] if linked_ts(c)]
+        assert children == seeded.replies.get(str(ts), []), ts
+    return blocks
+
+
+def test_a_2000_message_channel_is_written_complete_in_order_and_rendered(bot: Bot) -> None:
+    channel = declare(bot)
+    seeded = seed(bot, channel, 2000, 100)
+    bot.slack.post(channel, "U0ALICE", "see <https://status.example.com|status> ~old~ "
+                   "`x` _it_ &amp; :fire:\n```select 1```\n&gt; quoted",
+                   ts=(fancy := seeded.ts()))
+    seeded.top.append(fancy)
+
+    reply = dump(bot, channel)
+
+    assert reply.startswith(f"Transcript up to date: {seeded.count:,} new messages · <")
+    blocks = assert_complete(bot, seeded)
+    first = blocks[0]["paragraph"]["rich_text"]
+    assert FakeNotion.plain_text(blocks[0]).endswith("bob: message 0 for @alice ok")
+    assert first[-1]["annotations"]["bold"] is True
+    text = FakeNotion.plain_text(blocks[-1])
+    assert "alice: see status old x it & :fire:" in text
+    link = next(item for item in blocks[-1]["paragraph"]["rich_text"]
+                if item["plain_text"] == "status")
+    assert link["href"] == "https://status.example.com"
+    assert [c["type"] for c in blocks[-1]["children"]] == ["code", "quote"]
+    days = [FakeNotion.plain_text(b) for b in transcript(bot) if b["type"] == "heading_3"]
+    assert days == ["2026-09-21 Monday", "2026-09-22 Tuesday", "2026-09-23 Wednesday"]
+    # One progress message, edited to its final text.
+    progress = [m for m in bot.slack.messages(channel) if "Transcript" in m["text"]]
+    assert len(progress) == 1 and progress[0]["text"].startswith("Transcript up to date")
+    # Notion requests: the minimum the nesting allows (100 top-level blocks per append),
+    # plus one for the timeline's "declared" line.
+    top_level = len(transcript(bot))
+    assert bot.notion.count("blocks.children.append") == -(-top_level // 100) + 1
+
+
+def test_re_dump_writes_nothing_and_an_incremental_dump_writes_exactly_the_new(
+        bot: Bot) -> None:
+    channel = declare(bot)
+    seeded = seed(bot, channel, 50, 5, replies=2)
+    dump(bot, channel)
+    writes, appends = bot.notion.write_count(), bot.notion.count("blocks.children.append")
+
+    assert dump(bot, channel).startswith("Transcript up to date: 0 new messages")
+    assert bot.notion.write_count() == writes
+
+    old_thread = seeded.top[10]
+    late = [bot.slack.post(channel, "U0ALICE", f"late {i}", thread_ts=old_thread,
+                           ts=seeded.ts()) for i in range(2)]
+    seeded.replies[old_thread] += late
+    seed(bot, channel, 5, 0, seeded=seeded)
+
+    assert dump(bot, channel).startswith("Transcript up to date: 7 new messages")
+    assert_complete(bot, seeded)
+    # One append for the 5 new top-level messages, one under the old thread's parent.
+    assert bot.notion.count("blocks.children.append") == appends + 2
+    entries = bot.services.store.transcript_ts(int(bot.incident(1).id))
+    assert all(ts in entries for ts in [*seeded.top, *late])
+
+
+def test_429_from_history_and_from_notion_are_honoured(bot: Bot) -> None:
+    channel = declare(bot)
+    seeded = seed(bot, channel, 120, 4)
+    bot.slack.inject("conversations.history", status=429, retry_after=1)
+    bot.notion.inject("blocks.children.append", status=429, retry_after=1)
+
+    dump(bot, channel)
+
+    assert_complete(bot, seeded)
+    assert len(bot.slack.calls_to("conversations.history")) == 2  # the 429, then the page
+
+
+def test_a_notion_500_is_said_in_the_progress_message_and_the_next_trigger_resumes(
+        bot: Bot) -> None:
+    channel = declare(bot)
+    seeded = seed(bot, channel, 1000, 10)
+    bot.notion.set_latency(0.1, "blocks.children.append")
+    incident_id = int(bot.incident(1).id)
+    envelope = bot.command("dumpslack", channel_id=channel)
+    bot.slack.wait_for(lambda: len(bot.services.store.transcript_ts(incident_id)) >= 100,
+                       timeout=30)
+    bot.notion.inject("blocks.children.append", status=500, times=None)
+    bot.wait_reply(envelope, "Notion", timeout=30)
+
+    def progress_text() -> str:
+        return next(m["text"] for m in bot.slack.messages(channel)
+                    if m["text"].startswith("Transcript"))
+
+    bot.slack.wait_for(lambda: progress_text().startswith("Transcript stopped"), timeout=10)
+    assert "`/incident dumpslack` resumes" in progress_text()
+
+    bot.notion.clear_faults()
+    assert "new messages" in dump(bot, channel)
+    assert_complete(bot, seeded)
+    assert progress_text().startswith("Transcript up to date")  # the same message, edited
+    assert len([m for m in bot.slack.messages(channel)
+                if m["text"].startswith(("Writing", "Transcript"))]) == 1
+
+
+def test_a_trigger_during_a_dump_is_answered_busy_and_its_messages_are_included(
+        bot: Bot) -> None:
+    channel = declare(bot)
+    seeded = seed(bot, channel, 600, 6)
+    bot.notion.set_latency(0.2, "blocks.children.append")
+    first = bot.command("dumpslack", channel_id=channel)
+    incident_id = int(bot.incident(1).id)
+    bot.slack.wait_for(lambda: bot.services.store.transcript_ts(incident_id), timeout=30)
+    seed(bot, channel, 3, 0, seeded=seeded)
+
+    second = bot.command("dumpslack", channel_id=channel)
+
+    assert bot.wait_reply(second, "already running", timeout=30) == (
+        "A dump is already running; new messages will be included.")
+    bot.wait_reply(first, "Transcript up to date", timeout=60)
+    bot.slack.wait_for(bot.services.dumps.idle, timeout=30)
+    assert_complete(bot, seeded)
+    assert bot.services.store.latest_pending_dump(incident_id) is None
+
+
+def test_the_shortcut_dumps_and_outside_an_incident_says_so_and_does_nothing(
+        bot: Bot) -> None:
+    channel = declare(bot)
+    seeded = seed(bot, channel, 3, 1)
+    general = bot.slack.add_channel("general", members=["U0ALICE"])
+    outside = bot.slack.message_shortcut("dumpslack", channel_id=general)
+    assert bot.wait_reply(outside, "incident channel").startswith(
+        "This isn't an incident channel")
+    assert bot.services.store.incidents_with_pending_dumps() == []
+
+    inside = bot.slack.message_shortcut("dumpslack", channel_id=channel,
+                                        message_ts=seeded.top[0])
+    assert bot.wait_reply(inside, "Transcript up to date").startswith(
+        "Transcript up to date: 6 new messages")
+    assert_complete(bot, seeded)
+
+
+def test_pins_and_events_go_to_the_timeline_once(bot: Bot) -> None:
+    channel = declare(bot)
+    seeded = seed(bot, channel, 3, 0)
+    message = bot.slack.message(channel, seeded.top[1])
+    bot.slack.event({"type": "pin_added", "user": "U0ALICE", "channel_id": channel,
+                     "item": {"type": "message", "channel": channel, "message": message}})
+    incident_id = int(bot.incident(1).id)
+    bot.slack.wait_for(lambda: any(e.kind == "pinned"
+                                   for e in bot.services.store.events(incident_id)))
+    (pinned,) = [e for e in bot.services.store.events(incident_id) if e.kind == "pinned"]
+    assert pinned.at.timestamp() == pytest.approx(float(seeded.top[1]), abs=1)
+
+    dump(bot, channel)
+    (page,) = bot.notion.pages(bot.data_source_id)
+    lines = [FakeNotion.plain_text(b) for b in bot.notion.children_tree(page["id"])
+             if b["type"] == "bulleted_list_item"]
+    assert sum("Declared by alice" in line for line in lines) == 1
+    assert sum("alice pinned a message by alice: message 1" in line for line in lines) == 1
+    writes = bot.notion.write_count()
+    dump(bot, channel)
+    assert bot.notion.write_count() == writes
+
+
+def test_a_declare_during_a_10000_message_dump_still_acks_fast(bot: Bot) -> None:
+    channel = declare(bot)
+    seed(bot, channel, 10_000, 50)
+    bot.notion.set_latency(0.05, "blocks.children.append")
+    envelope = bot.command("dumpslack", channel_id=channel)
+    incident_id = int(bot.incident(1).id)
+    bot.slack.wait_for(lambda: bot.services.store.transcript_ts(incident_id), timeout=60)
+
+    latencies = []
+    for index in range(5):
+        declare_envelope = bot.command(f"declare Side issue {index}")
+        latencies.append(bot.slack.wait_for_ack(declare_envelope, timeout=5).latency_s)
+    assert not bot.services.dumps.idle()  # the dump was still running throughout
+
+    assert statistics.median(latencies) < 0.1, latencies
+    bot.wait_reply(envelope, "Transcript up to date", timeout=120)
+
+
+def test_a_deleted_transcript_heading_is_recreated_and_the_transcript_rewritten(
+        bot: Bot) -> None:
+    channel = declare(bot)
+    seeded = seed(bot, channel, 30, 3)
+    dump(bot, channel)
+    (page,) = bot.notion.pages(bot.data_source_id)
+    heading = next(b for b in bot.notion.children_tree(page["id"])
+                   if FakeNotion.plain_text(b) == TRANSCRIPT_HEADING)
+    bot.services.notion._client.blocks.delete(block_id=heading["id"])
+
+    assert dump(bot, channel).startswith(f"Transcript up to date: {seeded.count} new messages")
+    assert_complete(bot, seeded)
+    lines = [FakeNotion.plain_text(b) for b in bot.notion.children_tree(page["id"])
+             if b["type"] == "bulleted_list_item" and "Declared by" in FakeNotion.plain_text(b)]
+    assert len(lines) == 1  # the timeline was not under the heading, and is not rewritten
+
+
+def test_the_status_hook_dumps_and_the_reconciler_finishes_a_dead_process_request(
+        bot: Bot) -> None:
+    channel = declare(bot)
+    seeded = seed(bot, channel, 20, 2)
+    incident = bot.incident(1)
+    transcript = bot.services.transcript
+
+    assert transcript.on_status_change(incident, "active", "done") is False
+    assert transcript.on_status_change(incident, "active", "mitigated") is True
+    bot.slack.wait_for(lambda: bot.services.dumps.idle()
+                       and bot.services.store.latest_pending_dump(int(incident.id)) is None)
+    assert_complete(bot, seeded)
+
+    # A request whose process died before dumping: the reconciler's pass finishes it.
+    late = bot.slack.post(channel, "U0ALICE", "after the hook", ts=seeded.ts())
+    seeded.top.append(late)
+    transcript.request(incident, "U0ALICE")
+    assert bot.reconciler().resume_dumps() == [int(incident.id)]
+    bot.slack.wait_for(lambda: bot.services.dumps.idle()
+                       and bot.services.store.latest_pending_dump(int(incident.id)) is None)
+    assert_complete(bot, seeded)
+
+
+def test_an_unanswered_timeline_append_is_adopted_not_repeated(bot: Bot) -> None:
+    channel = declare(bot)
+    bot.notion.inject("blocks.children.append", status=None,
+                      drop_response_after_handling=True)
+    envelope = bot.command("dumpslack", channel_id=channel)
+    bot.wait_reply(envelope, "Notion", timeout=20)
+    bot.notion.clear_faults()
+
+    assert dump(bot, channel).startswith("Transcript up to date: 0 new messages")
+    (page,) = bot.notion.pages(bot.data_source_id)
+    lines = [FakeNotion.plain_text(b) for b in bot.notion.children_tree(page["id"])
+             if b["type"] == "bulleted_list_item" and "Declared by" in FakeNotion.plain_text(b)]
+    assert len(lines) == 1
+
+
+def test_a_thread_of_150_replies_and_a_long_multibyte_message_fit_notions_limits(
+        bot: Bot) -> None:
+    channel = declare(bot)
+    seeded = seed(bot, channel, 3, 1, replies=150)
+    long_text = "🔥 " * 3000 + "end"
+    seeded.top.append(bot.slack.post(channel, "U0ALICE", long_text, ts=seeded.ts()))
+
+    dump(bot, channel)
+
+    blocks = assert_complete(bot, seeded)
+    assert FakeNotion.plain_text(blocks[-1]).endswith("alice: " + long_text)
