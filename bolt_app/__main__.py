@@ -16,6 +16,9 @@ import threading
 from collections.abc import Sequence
 from types import FrameType, ModuleType
 
+from peewee import PeeweeException
+from slack_sdk import WebClient
+
 from bolt_app.app import SocketRunner, build_app
 from bolt_app.cli import check as cli_check
 from bolt_app.cli import demo as cli_demo
@@ -63,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format)
     try:
         return run(settings)
-    except StartupError as error:
+    except (StartupError, ConfigError) as error:  # ConfigError: e.g. LLM_* set, no openai
         print(f"firebreak: {error}", file=sys.stderr)
         return EXIT_CONFIG
 
@@ -90,7 +93,7 @@ def run(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     client = build_web_client(settings.slack_bot_token, settings.slack_api_base_url)
-    services = Services.build(settings, client)
+    services = _build_services(settings, client)
     _check_slack_token(services)
     _check_notion_schema(services)
     app = build_app(services, client)
@@ -117,6 +120,14 @@ def run(settings: Settings) -> int:
         logging.shutdown()
         os._exit(0)
     return 0
+
+
+def _build_services(settings: Settings, client: WebClient) -> Services:
+    """The services, with an unusable database reported as one line, not a traceback."""
+    try:
+        return Services.build(settings, client)
+    except (ValueError, PeeweeException) as error:
+        raise StartupError(f"DATABASE_URL doesn't work: {error}") from None
 
 
 def _check_slack_token(services: Services) -> None:

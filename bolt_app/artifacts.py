@@ -19,7 +19,8 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +45,7 @@ class Kind:
     NOTION_POSTMORTEM = "notion_postmortem"
     BOOKMARK_POSTMORTEM = "bookmark_postmortem"
     ANNOUNCEMENT = "announcement"
+    AI_SUMMARY = "ai_summary"
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,18 @@ def ensure_artifact(
     existing = store.get_artifact(incident_id, kind)
     if existing is not None:
         return Ensured(existing, "existing")
+    with holding(store, f"{kind}:{incident_id}", what, lock_wait):
+        return _ensure_locked(store, incident_id, kind, create, find, clock, settle_seconds)
+
+
+@contextmanager
+def holding(store: Store, name: str, what: str, wait: float = LOCK_WAIT_SECONDS
+            ) -> Iterator[None]:
+    """`store.lock(name)`, where a wait past `wait` tells the user the `what` is still
+    being made (`StillWorking`) instead of surfacing as an unexplained error."""
     try:
-        with store.lock(f"{kind}:{incident_id}", timeout=lock_wait):
-            return _ensure_locked(store, incident_id, kind, create, find, clock, settle_seconds)
+        with store.lock(name, timeout=wait):
+            yield
     except LockTimeout:
         raise StillWorking(what) from None
 

@@ -17,6 +17,8 @@ from typing import TypeVar
 
 from dotenv import dotenv_values
 
+from storage.db import redact_url
+
 T = TypeVar("T")
 
 DEFAULT_SLACK_API_BASE_URL = "https://slack.com/api/"
@@ -147,7 +149,8 @@ class _Reader:
         try:
             return parse(raw)
         except ValueError:
-            raise ConfigError(name, f"is malformed ({raw!r}): expected {expected}") from None
+            shown = redact_url(raw)  # a database URL may carry a password
+            raise ConfigError(name, f"is malformed ({shown!r}): expected {expected}") from None
 
 
 def _positive_int(raw: str) -> int:

@@ -101,6 +101,9 @@ class PageSteps:
     ) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def link_channel(self, incident: Incident, page: Artifact) -> None:  # pragma: no cover
+        raise NotImplementedError
+
 
 class AnnounceStep(Protocol):
     """The announcement-channel side of set-up (`announcements.Announcer`)."""
@@ -238,11 +241,18 @@ class IncidentService:
         except FirebreakError as error:
             log.warning("postmortem page for incident %s failed: %s", incident.id, error)
             return None, PostmortemFailure("create the postmortem page", error)
+        fresh = self.refresh(incident)
         try:
-            self.pages.ensure_bookmark(self.refresh(incident), page)
+            bookmark = self.pages.ensure_bookmark(fresh, page)
         except FirebreakError as error:
             log.warning("postmortem bookmark for incident %s failed: %s", incident.id, error)
             return page, PostmortemFailure("bookmark the postmortem page", error)
+        if bookmark.outcome != "existing":
+            try:
+                self.pages.link_channel(fresh, page)
+            except FirebreakError as error:  # the next change writes the properties again
+                log.warning("could not link the channel in incident %s's page: %s",
+                            incident.id, error)
         return page, None
 
     def repair(self, incident: Incident) -> list[tuple[str, str]]:

@@ -22,15 +22,13 @@ from typing import Any, Protocol
 from bolt_app import blocks
 from bolt_app.artifacts import Kind
 from bolt_app.clock import Clock
-from bolt_app.errors import FirebreakError, StillWorking, UsageError
+from bolt_app.errors import FirebreakError, UsageError
 from bolt_app.incidents import IncidentService, clean_severity, clean_title
 from bolt_app.notion import NotionGateway, PostmortemFields
 from bolt_app.slack import SlackError, SlackGateway
 from storage import STATUSES, Incident, LockTimeout, Store
 
 log = logging.getLogger(__name__)
-
-OPEN_STATUSES = ("active", "mitigated", "resolved", "postmortem")
 
 #: The only place that says which status may follow which (design.md §3, issue 5).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -60,6 +58,14 @@ class TransitionRefused(FirebreakError):
 
 class NotAllowed(FirebreakError):
     """The person asking may not change this incident (not a member, or a bot)."""
+
+
+class BusyChanging(FirebreakError):
+    """Another change of the same incident holds its lock for too long."""
+
+    def __init__(self) -> None:
+        super().__init__("Another change to this incident is still being made; "
+                         "try again in a moment.")
 
 
 class PartialChange(FirebreakError):
@@ -236,8 +242,9 @@ class LifecycleService:
             old = str(current.title)
             if old == new:
                 raise UsageError("That is already the title.")
-            change = Change("title", f"“{old}”", f"“{new}”", "title_changed",
-                            {"from": old, "to": new})
+            # Titles are people's text: escaped, so "@here" or "<5ms" can't ping or link.
+            change = Change("title", f"“{blocks.escape(old)}”", f"“{blocks.escape(new)}”",
+                            "title_changed", {"from": old, "to": new})
             return change, {"title": new}
 
         return self._change(incident, actor, plan)
@@ -267,7 +274,7 @@ class LifecycleService:
             with self.store.lock(f"lifecycle:{incident.id}", timeout=CHANGE_LOCK_SECONDS):
                 return self._apply(incident, actor, plan)
         except LockTimeout:
-            raise StillWorking("previous change of this incident") from None
+            raise BusyChanging() from None
 
     def _apply(
         self,
@@ -282,9 +289,7 @@ class LifecycleService:
         self.store.add_event(int(current.id), change.event, actor, change.data, now)
         log.info("%s: %s %s -> %s", self.incidents.label(updated), change.what,
                  change.before, change.after)
-        self.slack.post_message(str(updated.channel_id), change_message(actor, change))
-        self.slack.set_topic(str(updated.channel_id), self.incidents.topic(updated))
-        failures = self._follow_up(updated, change)
+        failures = self._follow_up(updated, actor, change)
         if failures:
             raise PartialChange(
                 f"Changed the {change.what} to {change.after}, but "
@@ -293,10 +298,20 @@ class LifecycleService:
             )
         return updated
 
-    def _follow_up(self, incident: Incident, change: Change) -> list[str]:
-        """Hooks, announcement and Notion: each may fail without stopping the others."""
+    def _follow_up(self, incident: Incident, actor: str, change: Change) -> list[str]:
+        """Message, topic, hooks, announcement and Notion, once the row has changed.
+
+        Each may fail without stopping the others: the change is already made, so a
+        refused channel message must not also skip the dump or the Notion update.
+        """
         failures: list[str] = []
-        steps: list[tuple[str, Callable[[], None]]] = []
+        channel = str(incident.channel_id)
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("couldn't post in the channel",
+             lambda: self._post(channel, change_message(actor, change))),
+            ("couldn't set the topic",
+             lambda: self.slack.set_topic(channel, self.incidents.topic(incident))),
+        ]
         if change.what == "status":
             for hook in self.status_hooks:
                 steps.append(("a status hook failed", _bind(hook, incident, change)))
@@ -312,6 +327,9 @@ class LifecycleService:
                 log.warning("%s for incident %s: %s", description, incident.id, error)
                 failures.append(f"{description} ({error.user_message})")
         return failures
+
+    def _post(self, channel: str, text: str) -> None:
+        self.slack.post_message(channel, text)
 
     def _sync_page(self, incident: Incident) -> None:
         """Rewrite the page's properties and title, if the page exists yet."""
@@ -331,7 +349,7 @@ def _bind(hook: StatusHook, incident: Incident, change: Change) -> Callable[[], 
 def change_message(actor: str, change: Change) -> str:
     """"<@alice> changed status: active → mitigated" (with the reason, if there is one)."""
     text = f"<@{actor}> changed {change.what}: {change.before} → {change.after}"
-    return f"{text} ({change.note})" if change.note else text
+    return f"{text} ({blocks.escape(change.note)})" if change.note else text
 
 
 def summary_line(label: str, incident: Incident) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from bolt_app.artifacts import Ensured, Kind, Made, ensure_artifact
+from bolt_app.artifacts import Ensured, Kind, Made, ensure_artifact, holding
 from bolt_app.clock import Clock
 from bolt_app.incidents import Numbering, PageSteps, PostmortemFailure
 from bolt_app.naming import channel_name
@@ -68,13 +68,22 @@ class PostmortemService(PageSteps):
             severity=str(incident.severity),
             status=str(incident.status),
             declared_at=incident.declared_at,
-            channel_url=None,
+            channel_url=self.slack.channel_url(str(incident.channel_id))
+            if incident.channel_id
+            else None,
         )
 
     def _create_page(self, incident: Incident) -> Made:
         blocks = render_template(self.template, self._placeholders(incident))
         page = self.notion.create_postmortem(self.fields(incident), blocks)
         return Made(page.id, page.url)
+
+    def link_channel(self, incident: Incident, page: Artifact) -> None:
+        """Fill the page's properties now that the channel exists (its "Channel" url).
+
+        The page is created in parallel with the channel, so it starts without it.
+        """
+        self.notion.update_properties(str(page.external_id), self.fields(incident))
 
     def _adopt_page(self, incident: Incident, label: str) -> Made | None:
         """Adopt the page an earlier attempt made, finishing its template if cut short."""
@@ -129,7 +138,8 @@ class PostmortemService(PageSteps):
         self, incident: Incident, channel: str, url: str, ensured: Ensured
     ) -> Ensured:
         """Repair's path: always list, and re-add under the lock if the bookmark is gone."""
-        with self.store.lock(f"{Kind.BOOKMARK_POSTMORTEM}:{incident.id}", timeout=30.0):
+        with holding(self.store, f"{Kind.BOOKMARK_POSTMORTEM}:{incident.id}",
+                     "postmortem bookmark"):
             if self._find_bookmark(channel, url) is not None:
                 return ensured
             bookmark_id = self.slack.add_bookmark(channel, BOOKMARK_TITLE, url)

@@ -75,6 +75,9 @@ class Reconciler:
             except FirebreakError as error:
                 log.warning("reconcile: %s still incomplete: %s", label, error)
                 continue
+            except Exception:  # a bug in one incident must not stop healing the others
+                log.exception("reconcile: %s failed unexpectedly", label)
+                continue
             if setup.failure is None:
                 healed.append(label)
                 log.info("reconcile: healed %s", label)
@@ -103,5 +106,7 @@ def _quiet(_text: str) -> None:
 
 
 def _dump_failed(error: BaseException) -> None:
-    log.warning("reconcile: transcript dump still failing: %s",
-                getattr(error, "user_message", repr(error)))
+    if isinstance(error, FirebreakError):
+        log.warning("reconcile: transcript dump still failing: %s", error.user_message)
+    else:
+        log.error("reconcile: transcript dump failed unexpectedly", exc_info=error)

@@ -119,7 +119,23 @@ class SlackGateway:
                 response = self.client.api_call(method, params=_form(params))
         except SlackApiError as error:
             raise SlackError(method, str(error.response.get("error", "unknown_error"))) from error
+        except OSError as error:  # URLError, resets and timeouts, after the retry handlers
+            raise SlackError(method, "connection_error") from error
         return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def _pages(self, method: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every page of a cursor-paginated method.
+
+        The last page has no `response_metadata` or an empty cursor (history and replies
+        also say `has_more: false`); 429s are retried by the client's retry handler.
+        """
+        cursor: str | None = None
+        while True:
+            data = self._call(method, **params, **({"cursor": cursor} if cursor else {}))
+            yield data
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor or not data.get("has_more", True):
+                return
 
     def verify(self) -> str:
         """Check the token with `auth.test`; returns (and caches) our bot user id."""
@@ -160,22 +176,12 @@ class SlackGateway:
         ]
 
     def _iter_channels(self) -> Iterator[Channel]:
-        cursor: str | None = None
-        while True:
-            data = self._call(
-                "conversations.list",
-                types="public_channel,private_channel",
-                exclude_archived=True,
-                limit=1000,
-                **({"cursor": cursor} if cursor else {}),
-            )
-            for channel in data.get("channels", []):
+        for page in self._pages("conversations.list", types="public_channel,private_channel",
+                                exclude_archived=True, limit=1000):
+            for channel in page.get("channels", []):
                 yield Channel(
                     id=channel["id"], name=channel["name"], creator=channel.get("creator")
                 )
-            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                return
 
     def invite(self, channel: str, users: list[str]) -> None:
         """Invite users; someone already there is not an error worth reporting."""
@@ -222,17 +228,11 @@ class SlackGateway:
 
     def channel_members(self, channel: str) -> set[str]:
         """Every member of a channel (`conversations.members`, all pages)."""
-        members: set[str] = set()
-        cursor: str | None = None
-        while True:
-            data = self._call(
-                "conversations.members", channel=channel, limit=1000,
-                **({"cursor": cursor} if cursor else {}),
-            )
-            members.update(str(m) for m in data.get("members", []))
-            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                return members
+        return {
+            str(member)
+            for page in self._pages("conversations.members", channel=channel, limit=1000)
+            for member in page.get("members", [])
+        }
 
     def recent_messages(self, channel: str, limit: int = 100) -> list[dict[str, Any]]:
         """The newest `limit` messages of a channel, newest first (one history page)."""
@@ -264,27 +264,11 @@ class SlackGateway:
             self._names[user] = name
         return name
 
-    def channel_info(self, channel: str) -> dict[str, Any]:
-        return dict(self._call("conversations.info", channel=channel)["channel"])
-
     def history(self, channel: str) -> Iterator[dict[str, Any]]:
-        """Every top-level message of the channel, newest first, following cursors.
-
-        The last page has no `response_metadata` (or an empty cursor); 429s are retried
-        by the client's RateLimitErrorRetryHandler, which honours `Retry-After`.
-        """
-        cursor: str | None = None
-        while True:
-            data = self._call(
-                "conversations.history",
-                channel=channel,
-                limit=HISTORY_PAGE_SIZE,
-                **({"cursor": cursor} if cursor else {}),
-            )
-            yield from data.get("messages", [])
-            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor or not data.get("has_more", True):
-                return
+        """Every top-level message of the channel, newest first, following cursors."""
+        for page in self._pages("conversations.history", channel=channel,
+                                limit=HISTORY_PAGE_SIZE):
+            yield from page.get("messages", [])
 
     def replies(
         self, channel: str, thread_ts: str, oldest: str | None = None
@@ -294,25 +278,22 @@ class SlackGateway:
         Slack may repeat the parent (and, across pages, a message) on every page, so
         messages are de-duplicated by ts.
         """
-        cursor: str | None = None
         seen = {thread_ts}
-        while True:
-            data = self._call(
-                "conversations.replies",
-                channel=channel,
-                ts=thread_ts,
-                limit=HISTORY_PAGE_SIZE,
-                **({"oldest": oldest} if oldest else {}),
-                **({"cursor": cursor} if cursor else {}),
-            )
-            for message in data.get("messages", []):
+        pages = self._pages("conversations.replies", channel=channel, ts=thread_ts,
+                            limit=HISTORY_PAGE_SIZE, **({"oldest": oldest} if oldest else {}))
+        for page in pages:
+            for message in page.get("messages", []):
                 ts = str(message.get("ts"))
                 if ts not in seen:
                     seen.add(ts)
                     yield message
-            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor or not data.get("has_more", True):
-                return
+
+    def channel_url(self, channel: str) -> str:
+        """`https://<workspace>/archives/<channel>`: opens the channel in Slack."""
+        if self._workspace_url is None:
+            self.verify()
+        base = (self._workspace_url or "https://slack.com/").rstrip("/")
+        return f"{base}/archives/{channel}"
 
     def permalink(self, channel: str, ts: str, thread_ts: str | None = None) -> str:
         """A message's permalink, built the way `chat.getPermalink` answers, without a call.
@@ -321,10 +302,7 @@ class SlackGateway:
         `?thread_ts=…&cid=…` for a reply. A dump links thousands of messages, and the
         transcript recognises its own blocks by the ts in this link (design.md §12).
         """
-        if self._workspace_url is None:
-            self.verify()
-        base = (self._workspace_url or "https://slack.com/").rstrip("/")
-        url = f"{base}/archives/{channel}/p{ts.replace('.', '')}"
+        url = f"{self.channel_url(channel)}/p{ts.replace('.', '')}"
         if thread_ts and thread_ts != ts:
             url += f"?thread_ts={thread_ts}&cid={channel}"
         return url

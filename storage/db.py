@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -88,7 +89,9 @@ def parse_url(url: str) -> DatabaseConfig:
     backend = _SCHEMES.get(scheme)
     if backend is None:
         known = ", ".join(f"{name}://" for name in _SCHEMES)
-        raise ValueError(f"unsupported DATABASE_URL scheme {scheme!r} in {url!r}; use {known}")
+        raise ValueError(
+            f"unsupported DATABASE_URL scheme {scheme!r} in {redact_url(url)!r}; use {known}"
+        )
     params = parse_db_url(url)
     database = str(params.pop("database") or "")
     if backend == "sqlite":
@@ -96,8 +99,15 @@ def parse_url(url: str) -> DatabaseConfig:
             database = os.path.abspath(database)
         return DatabaseConfig("sqlite", database, params)
     if not database:
-        raise ValueError(f"DATABASE_URL {url!r} names no database (postgresql://host/dbname)")
+        raise ValueError(
+            f"DATABASE_URL {redact_url(url)!r} names no database (postgresql://host/dbname)"
+        )
     return DatabaseConfig("postgres", database, params)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by `***`, for messages and logs."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def build_database(config: DatabaseConfig) -> Database:

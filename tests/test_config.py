@@ -123,3 +123,23 @@ def test_missing_token_exits_2_with_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1, result.stderr
     assert "SLACK_BOT_TOKEN is missing" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_a_malformed_database_url_never_shows_its_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(settings_with(DATABASE_URL="mysql://bob:hunter2@db/x"), dotenv_path=None)
+    assert "hunter2" not in str(caught.value)
+    assert "bob:***@db" in str(caught.value)
+
+
+def test_a_database_url_without_a_database_exits_2_with_one_line(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin",
+           **settings_with(DATABASE_URL="postgresql://bob:hunter2@127.0.0.1:5432")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bolt_app"], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "firebreak: DATABASE_URL doesn't work")

@@ -356,3 +356,28 @@ def test_a_failed_announcement_never_blocks_declaring_and_is_healed(tmp_path: Pa
         assert reconciler.incomplete() == []
         reconciler.run_once()
         assert len(rig.announcements()) == 1
+
+
+def test_a_refused_channel_message_still_updates_notion_and_starts_the_dump(rig: Rig) -> None:
+    channel = str(rig.declare("Checkout is down").channel_id)
+    rig.bot.wait_idle()
+    rig.slack.inject("chat.postMessage", error="not_in_channel")
+    envelope = rig.run("status mitigated", channel)
+    said = rig.bot.wait_reply(envelope, "couldn't post in the channel")
+    assert said.startswith("Changed the status to mitigated, but couldn't post in the channel")
+    rig.slack.wait_for(lambda: FakeNotion.property_text(notion_page(rig), "Status")
+                       == "Mitigated")
+    assert rig.slack.topic(channel).startswith("INC-1 · P3 · mitigated")
+    incident = rig.bot.incident(1)
+    assert incident.status == "mitigated"
+    with rig.bot.services.store.session():
+        assert DumpRequest.select().where(DumpRequest.incident == incident.id).count() == 1
+
+
+def test_a_title_cannot_ping_the_channel(rig: Rig) -> None:
+    channel = str(rig.declare("Checkout is down").channel_id)
+    rig.run("title <!here> latency <5ms", channel)
+    rig.bot.wait_idle()
+    texts = [m["text"] for m in rig.slack.messages(channel) if "changed title" in m["text"]]
+    assert texts == ["<@U0ALICE> changed title: “Checkout is down” → "
+                     "“&lt;!here&gt; latency &lt;5ms”"]
