@@ -116,7 +116,7 @@ def _ensure_locked(
     found: Made | None = None
     earlier = store.attempts(incident_id, kind)
     if earlier:
-        _wait_until_settled(earlier[-1].started_at + timedelta(seconds=settle_seconds), clock)
+        wait_until_settled(earlier[-1].started_at + timedelta(seconds=settle_seconds), clock)
         found = find()
     store.record_attempt(incident_id, kind, clock(), OWNER)
     made = found if found is not None else create()
@@ -128,7 +128,7 @@ def _ensure_locked(
     return Ensured(artifact, outcome)
 
 
-def _wait_until_settled(deadline: datetime, clock: Clock) -> None:
+def wait_until_settled(deadline: datetime, clock: Clock) -> None:
     """Sleep until an earlier attempt's in-flight request can no longer land (§12).
 
     This is a wait for the outside world, not a poll: nothing we could check would

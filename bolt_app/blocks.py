@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from storage.models import SEVERITIES
+
 Block = dict[str, Any]
 
-SEVERITIES = ("P0", "P1", "P2", "P3", "P4")
 DECLARE_CALLBACK_ID = "declare_incident"
 TITLE_BLOCK, TITLE_ACTION = "title", "title_input"
 SEVERITY_BLOCK, SEVERITY_ACTION = "severity", "severity_select"
@@ -103,10 +104,16 @@ def topic(label: str, severity: str, status: str, commander: str) -> str:
 
 
 def intro_message(
-    label: str, title: str, severity: str, commander: str, doc_url: str | None
+    label: str,
+    title: str,
+    severity: str,
+    commander: str,
+    doc_url: str | None,
+    description: str | None = None,
 ) -> tuple[str, list[Block]]:
     """The first message in an incident channel: what, who, and how to drive the bot."""
     doc = f"<{doc_url}|Postmortem doc>" if doc_url else "Postmortem doc: being created"
+    seen = [section(f"*What the declarer sees*\n{escape(description)}")] if description else []
     blocks = [
         header(f"{label}: {title}"),
         fields(
@@ -115,12 +122,13 @@ def intro_message(
             ("Commander", f"<@{commander}>"),
             ("Doc", doc),
         ),
+        *seen,
         context(
             "Drive this incident with `/incident` here: `status mitigated`, "
             "`severity P1`, `commander @someone`, `info`. `/incident help` lists them all."
         ),
     ]
-    return f"{label}: {title} · {severity} · commander <@{commander}>", blocks
+    return f"{label}: {escape(title)} · {severity} · commander <@{commander}>", blocks
 
 
 def declare_modal(response_url: str | None) -> dict[str, Any]:

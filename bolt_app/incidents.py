@@ -155,11 +155,13 @@ class IncidentService:
         severity: str = "P3",
         private: bool = False,
         request_key: str | None = None,
+        description: str | None = None,
     ) -> Incident:
         """Store a new incident (gapless number) and its `declared` event.
 
         `request_key` (the Slack trigger id) makes a redelivered command return the
-        incident it already made instead of declaring a second one.
+        incident it already made instead of declaring a second one. The form's
+        `description` is kept in the event, and the intro message shows it.
         """
         title, severity = clean_title(title), clean_severity(severity)
         now = self.clock()
@@ -174,9 +176,10 @@ class IncidentService:
             now=now,
         )
         if created:
-            self.store.add_event(
-                int(incident.id), "declared", reporter, {"title": title, "severity": severity}, now
-            )
+            data = {"title": title, "severity": severity}
+            if description and description.strip():
+                data["description"] = description.strip()
+            self.store.add_event(int(incident.id), "declared", reporter, data, now)
             log.info("declared %s (incident %s)", self.label(incident), incident.id)
         return incident
 
@@ -357,6 +360,13 @@ class IncidentService:
             str(incident.commander),
         )
 
+    def _description(self, incident: Incident) -> str | None:
+        """What the declarer wrote in the form, from the `declared` event."""
+        for event in self.store.events(int(incident.id)):
+            if event.kind == "declared":
+                return (event.data or {}).get("description")
+        return None
+
     def ensure_intro(self, incident: Incident, doc_url: str | None) -> Ensured:
         """Post the intro message once; its ts is recorded like any artefact."""
         channel_id = str(incident.channel_id)
@@ -368,6 +378,7 @@ class IncidentService:
                 str(incident.severity),
                 str(incident.commander),
                 doc_url,
+                self._description(incident),
             )
             return Made(self.slack.post_message(channel_id, text, body))
 

@@ -67,7 +67,7 @@ STATUS_OPTIONS = {
 }
 """Our statuses -> the options of the database's "Status" select property."""
 
-_OPTIONAL_PROPERTIES = {
+OPTIONAL_PROPERTIES = {
     "severity": ("Severity", "select"),
     "status": ("Status", "select"),
     "declared": ("Declared", "date"),
@@ -268,7 +268,7 @@ def parse_schema(database_id: str, data_source: dict[str, Any]) -> PostmortemSch
         raise NotionSchemaError("the postmortem database has no title property")
     optional = {
         field: _optional_property(props, name, kind)
-        for field, (name, kind) in _OPTIONAL_PROPERTIES.items()
+        for field, (name, kind) in OPTIONAL_PROPERTIES.items()
     }
     return PostmortemSchema(
         database_id=database_id,
@@ -313,7 +313,7 @@ def schema_warnings(data_source: dict[str, Any]) -> list[str]:
     """Optional properties that exist with the wrong type: worth one log line at start-up."""
     props: dict[str, Any] = data_source.get("properties") or {}
     warnings = []
-    for wanted, kind in _OPTIONAL_PROPERTIES.values():
+    for wanted, kind in OPTIONAL_PROPERTIES.values():
         name = _find_property(props, wanted)
         actual = props[name].get("type") if name is not None else kind
         if actual != kind:
@@ -643,6 +643,25 @@ class NotionGateway:
             ids.extend(new_ids)
             anchor = new_ids[-1] if anchor is not None else None
         return ids
+
+    def prepend_block(self, parent_id: str, block: Block) -> str:
+        """Insert ``block`` as the first child of ``parent_id``; returns its id.
+
+        ``after`` cannot put a block first, so this uses ``position: {"type": "start"}``.
+        Not retried, like every append.
+        """
+        response = self._call(
+            "add a block to the postmortem page",
+            self._client.blocks.children.append,
+            missing=_PAGE_MISSING,
+            block_id=parent_id,
+            children=[block],
+            position={"type": "start"},
+        )
+        results = response.get("results", [])
+        if not results:
+            raise NotionError("Notion's answer to an append lists no block")
+        return str(results[0]["id"])
 
     def _append_chunk(self, parent_id: str, chunk: list[Block], *, after: str | None) -> list[str]:
         """One ``PATCH /v1/blocks/{id}/children``; the ids of the blocks it created."""

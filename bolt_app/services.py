@@ -21,12 +21,15 @@ from bolt_app.lifecycle import LifecycleService
 from bolt_app.notion import NotionGateway
 from bolt_app.postmortem import PostmortemService
 from bolt_app.slack import SlackGateway
+from bolt_app.summary import build_summary
 from bolt_app.template import load_template
 from bolt_app.transcript import TranscriptService
 from storage import Store, open_store
 
-#: Threads for work after an ack (declare, status changes, repair).
-COMMAND_WORKERS = 16
+#: Threads for work after an ack (declare, status changes, repair). More would finish a
+#: burst of declares sooner but slow every ack behind it: acks and set-up share one GIL
+#: and one database writer, and each declare is stored before its ack.
+COMMAND_WORKERS = 8
 #: Threads for transcript dumps (each holds its incident's dump lock while it runs).
 DUMP_WORKERS = 2
 #: Threads for the parallel halves of a declaration (channel ∥ page).
@@ -117,6 +120,8 @@ class Services:
             transcript=TranscriptService(
                 store=store, slack=slack, notion=notion, postmortem=postmortem, clock=clock,
                 jobs=dumps,
+                summary=build_summary(settings, store=store, notion=notion, clock=clock,
+                                      label=incidents.label),
             ),
             dumps=dumps,
         )

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from bolt_app import notion_blocks as nb
 from bolt_app import render
+from bolt_app.artifacts import wait_until_settled
 from bolt_app.clock import Clock
 from bolt_app.errors import FirebreakError
 from bolt_app.jobs import Jobs
@@ -36,6 +37,7 @@ from bolt_app.notion import NotionGateway, plan_chunks
 from bolt_app.notion_blocks import Block
 from bolt_app.postmortem import PostmortemService
 from bolt_app.slack import SlackGateway
+from bolt_app.summary import DraftSummary
 from bolt_app.template import TRANSCRIPT_HEADING, is_transcript_heading
 from bolt_app.timeline import EVENT_PREFIX, Timeline
 from storage import Incident, LockTimeout, Store
@@ -95,8 +97,11 @@ class ChannelProgress:
     """
 
     def __init__(self, slack: SlackGateway, store: Store, incident: Incident, clock: Clock,
-                 *, post_new: bool = True) -> None:
+                 *, post_new: bool = True, say_failure: bool = False) -> None:
         self.slack = slack
+        #: Post a failure even without a progress message: a dump nobody asked for by
+        #: hand (a status change's) has no one else to tell.
+        self.say_failure = say_failure
         self.store = store
         self.incident_id = int(incident.id)
         self.channel = str(incident.channel_id or "")
@@ -128,6 +133,8 @@ class ChannelProgress:
             self.ts = None
 
     def fail(self, error: BaseException) -> None:
+        if self.ts is None and self.say_failure and self.channel:
+            self.slack.post_message(self.channel, failure_text(error))
         self._edit(failure_text(error))
 
     def _edit(self, text: str) -> None:
@@ -202,7 +209,8 @@ def _is_kept(message: dict[str, Any], bot_user: str, bot_id: str | None) -> bool
 
 class TranscriptService:
     def __init__(self, *, store: Store, slack: SlackGateway, notion: NotionGateway,
-                 postmortem: PostmortemService, clock: Clock, jobs: Jobs | None = None) -> None:
+                 postmortem: PostmortemService, clock: Clock, jobs: Jobs | None = None,
+                 summary: DraftSummary | None = None) -> None:
         self.store = store
         self.jobs = jobs
         self.slack = slack
@@ -210,6 +218,8 @@ class TranscriptService:
         self.postmortem = postmortem
         self.clock = clock
         self.timeline = Timeline(store, notion, clock)
+        #: The optional AI draft summary (None unless the LLM_* settings are set).
+        self.summary = summary
 
     # -- requests and the one dumper -------------------------------------------------------
 
@@ -227,11 +237,12 @@ class TranscriptService:
         if new not in DUMP_STATUSES or new == old:
             return False
         self.request(incident, None)
-        self.start(incident, say=_ignore, on_error=_log_failure)
+        self.start(incident, say=_ignore, on_error=_log_failure, say_failure=True)
         return True
 
     def start(self, incident: Incident, *, say: Callable[[str], None],
-              on_error: Callable[[BaseException], None], announce: bool = True) -> None:
+              on_error: Callable[[BaseException], None], announce: bool = True,
+              say_failure: bool = False) -> None:
         """Dump on the dumps pool (inline without one); `say` gets the one-line outcome.
 
         `announce=False` (the reconciler's retries) posts no new progress message, so a
@@ -239,7 +250,7 @@ class TranscriptService:
         of the dump it resumes.
         """
         progress = ChannelProgress(self.slack, self.store, incident, self.clock,
-                                   post_new=announce)
+                                   post_new=announce, say_failure=say_failure)
 
         def run() -> None:
             try:
@@ -310,7 +321,10 @@ class TranscriptService:
         if not channel:
             raise FirebreakError("The incident has no channel yet; try again in a moment.")
         page = self.postmortem.ensure_page(incident).artifact
-        self.postmortem.ensure_bookmark(incident, page)
+        try:
+            self.postmortem.ensure_bookmark(incident, page)
+        except FirebreakError as error:  # never blocks the transcript; reconcile retries it
+            log.warning("bookmark for incident %s still failing: %s", incident.id, error)
         self._settle_unfinished_write(int(incident.id))
         top = list(self.notion.list_children(str(page.external_id)))
         heading_id = self._heading(incident, str(page.external_id), top)
@@ -322,6 +336,8 @@ class TranscriptService:
         self._write_late(incident, channel, recorded, plan.late, progress, done, plan.messages)
         events = self.timeline.sync(incident, str(page.external_id), top,
                                     set(recorded.keys()), self.slack.user_name)
+        if plan.messages and self.summary is not None:  # never raises; skips private ones
+            self.summary.refresh(incident, str(page.external_id), heading_id)
         log.info("dump of incident %s: %d new message(s), %d event(s)",
                  incident.id, plan.messages, events)
         return DumpResult(plan.messages, events, str(page.url or ""))
@@ -358,11 +374,8 @@ class TranscriptService:
         write = self.store.unfinished_transcript_write(incident_id)
         if write is None:
             return
-        deadline = write.started_at + timedelta(seconds=self.notion.timeout_s)
-        remaining = (deadline - self.clock()).total_seconds()
-        if remaining > 0:
-            log.info("waiting %.1fs for an unanswered transcript append to settle", remaining)
-            time.sleep(remaining)
+        wait_until_settled(write.started_at + timedelta(seconds=self.notion.timeout_s),
+                           self.clock)
 
     def _adopt_unfinished(self, incident: Incident, page_id: str, heading_id: str,
                           top: Sequence[Block]) -> None:

@@ -130,7 +130,8 @@ def test_disconnect_refresh_reconnects(bot: Bot) -> None:
     assert bot.ack_text(envelope, timeout=10).startswith("*/incident* commands:")
 
 
-def form_values(title: str, severity: str = "P3") -> dict[str, Any]:
+def form_values(title: str, severity: str = "P3", description: str | None = None
+                ) -> dict[str, Any]:
     return {
         blocks.TITLE_BLOCK: {blocks.TITLE_ACTION: {"type": "plain_text_input", "value": title}},
         blocks.SEVERITY_BLOCK: {blocks.SEVERITY_ACTION: {
@@ -138,7 +139,7 @@ def form_values(title: str, severity: str = "P3") -> dict[str, Any]:
             "selected_option": {"text": {"type": "plain_text", "text": severity},
                                 "value": severity}}},
         blocks.DESCRIPTION_BLOCK: {blocks.DESCRIPTION_ACTION: {"type": "plain_text_input",
-                                                               "value": None}},
+                                                               "value": description}},
     }
 
 
@@ -199,3 +200,16 @@ def test_slack_entities_in_a_title_are_stored_as_typed(bot: Bot) -> None:
     bot.wait_reply(envelope, "Declared INC-1")
     assert bot.incident(1).title == "Search & browse <slow>"
     assert bot.slack.channel_by_name("inc-1-search-browse-slow") is not None
+
+
+def test_what_the_declarer_describes_in_the_form_is_kept(bot: Bot) -> None:
+    view = open_form(bot)
+    envelope = bot.slack.view_submission(
+        {"id": view["id"]}, values=form_values("Search is slow", "P2", "p95 is 4 s <since 9:00>"))
+    bot.slack.wait_for_ack(envelope)
+    bot.wait_idle()
+    incident = bot.incident(1)
+    declared = bot.services.store.events(int(incident.id))[0]
+    assert declared.data["description"] == "p95 is 4 s <since 9:00>"
+    (intro,) = [m for m in bot.slack.messages(str(incident.channel_id)) if m.get("bot_id")]
+    assert "p95 is 4 s &lt;since 9:00&gt;" in str(intro["blocks"])

@@ -337,3 +337,29 @@ def test_a_thread_of_150_replies_and_a_long_multibyte_message_fit_notions_limits
 
     blocks = assert_complete(bot, seeded)
     assert FakeNotion.plain_text(blocks[-1]).endswith("alice: " + long_text)
+
+
+def test_a_failing_bookmark_never_blocks_the_transcript(bot: Bot) -> None:
+    channel = declare(bot)
+    seeded = seed(bot, channel, messages=5, threads=1)
+    bookmark = bot.slack.bookmarks(channel)[0]
+    bot.app.client.bookmarks_remove(channel_id=channel, bookmark_id=bookmark["id"])
+    bot.services.store.delete_artifact(int(bot.incident(1).id), "bookmark_postmortem")
+    bot.slack.inject("bookmarks.add", error="not_allowed", times=5)
+    assert dump(bot, channel).startswith("Transcript up to date: 8 new messages")
+    assert_complete(bot, seeded)
+
+
+def test_a_failed_automatic_dump_is_said_in_the_channel(bot: Bot) -> None:
+    channel = declare(bot)
+    seed(bot, channel, messages=3, threads=0)
+    bot.notion.inject("blocks.children.append", status=500, times=None)
+    envelope = bot.command("status mitigated", channel_id=channel)
+    bot.ack_text(envelope)
+    said = bot.slack.wait_for(lambda: [m["text"] for m in bot.slack.messages(channel)
+                                       if m["text"].startswith("Transcript stopped:")],
+                              timeout=30)
+    assert said[0].endswith("`/incident dumpslack` resumes where it stopped.")
+    bot.notion.clear_faults()
+    bot.slack.wait_for(bot.services.dumps.idle, timeout=30)
+    assert dump(bot, channel).startswith("Transcript up to date: 3 new messages")

@@ -21,19 +21,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bolt_app.config import ConfigError, Settings, load_settings
-from bolt_app.notion import NotionError, NotionGateway, PostmortemSchema
+from bolt_app.notion import OPTIONAL_PROPERTIES, NotionError, NotionGateway, PostmortemSchema
 from bolt_app.slack import BOT_SCOPES, SLACK_TIMEOUT_SECONDS
 from storage import migrations, open_store
 from storage.db import parse_url
 
 OK, FAILED, WARNING = "✓", "✗", "!"
 
-_OPTIONAL_PROPERTIES = (
-    ("severity", "Severity", "Select"),
-    ("status", "Status", "Select"),
-    ("declared", "Declared", "Date"),
-    ("channel", "Channel", "URL"),
-)
+#: How Notion's UI names the property types we ask for.
+_TYPE_NAMES = {"select": "Select", "date": "Date", "url": "URL"}
 
 
 @dataclass(frozen=True)
@@ -183,7 +179,8 @@ def _notion_fix(error: NotionError) -> str:
 
 def _optional_properties(schema: PostmortemSchema) -> Iterator[Result]:
     """Missing optional properties only mean fewer fields are filled in: a warning."""
-    for field, name, kind in _OPTIONAL_PROPERTIES:
+    for field, (name, notion_type) in OPTIONAL_PROPERTIES.items():
+        kind = _TYPE_NAMES.get(notion_type, notion_type)
         if getattr(schema, field) is None:
             yield Result(
                 WARNING,

@@ -13,11 +13,11 @@ import argparse
 from typing import Any
 
 from bolt_app.cli import yaml
+from bolt_app.listeners.commands import COMMAND
+from bolt_app.listeners.dump import CALLBACK_ID as DUMPSLACK_CALLBACK_ID
 from bolt_app.slack import BOT_SCOPES
 
 APP_NAME = "Firebreak"
-COMMAND = "/incident"
-DUMPSLACK_CALLBACK_ID = "dumpslack"
 
 #: Bot events the listeners can handle -> the scope Slack requires to deliver them.
 EVENT_SCOPES: dict[str, str] = {"pin_added": "pins:read"}

@@ -18,10 +18,13 @@ from slack_sdk import WebClient
 
 from bolt_app.errors import UsageError
 from bolt_app.listeners import declare, dump, lifecycle, repair
-from bolt_app.listeners.errors import Reply, report_to
+from bolt_app.listeners.errors import Reply, ephemeral, report_to
 from bolt_app.listeners.subcommands import Invocation, Subcommand
 from bolt_app.render import unescape
 from bolt_app.services import Services
+
+#: The slash command, as registered in the Slack app manifest.
+COMMAND = "/incident"
 
 HELP = Subcommand("help", "help", "show this list", None)
 
@@ -56,7 +59,7 @@ def _parse(text: str) -> tuple[str, str]:
 
 
 def register(app: App, services: Services) -> None:
-    @app.command("/incident")
+    @app.command(COMMAND)
     def incident_command(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient
                          ) -> None:
         name, args = _parse(body.get("text", ""))
@@ -74,16 +77,11 @@ def register(app: App, services: Services) -> None:
             ack()
             client.views_open(trigger_id=inv.trigger_id, view=sub.form(inv))
             return
+        if sub.record is not None:
+            sub.record(services, inv)  # durable before Slack stops redelivering
         ack(text=ack_text) if ack_text else ack()
-        reply = _ephemeral(respond)
+        reply = ephemeral(respond)
         services.commands.submit(lambda: _run(services, sub, inv, reply), report_to(reply))
-
-
-def _ephemeral(respond: Respond) -> Reply:
-    def reply(text: str) -> None:
-        respond(text=text, response_type="ephemeral", replace_original=False)
-
-    return reply
 
 
 def _run(services: Services, sub: Subcommand, inv: Invocation, reply: Reply) -> None:

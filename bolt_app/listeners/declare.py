@@ -32,6 +32,21 @@ def _form(inv: Invocation) -> dict[str, Any]:
     return blocks.declare_modal(inv.response_url)
 
 
+def _request_key(inv: Invocation) -> str | None:
+    return f"command:{inv.trigger_id}" if inv.trigger_id else None
+
+
+def _record(services: Services, inv: Invocation) -> None:
+    """Store the incident before the ack, so a process killed right after the ack loses
+    no declare: the reconciler of any process sets up what is stored. `_declare` then
+    finds it by its request key. Without a key it would be stored twice, so it waits."""
+    if _request_key(inv) is None:
+        return
+    private, title = _split_private(inv.args)
+    services.incidents.record(title=title, reporter=inv.user_id, severity="P3",
+                              private=private, request_key=_request_key(inv))
+
+
 def _declare(services: Services, inv: Invocation, _incident: Incident | None, reply: Reply
              ) -> None:
     private, title = _split_private(inv.args)
@@ -42,7 +57,7 @@ def _declare(services: Services, inv: Invocation, _incident: Incident | None, re
         reporter=inv.user_id,
         severity="P3",
         private=private,
-        request_key=f"command:{inv.trigger_id}" if inv.trigger_id else None,
+        request_key=_request_key(inv),
     )
 
 
@@ -55,11 +70,13 @@ def declare_and_tell(
     severity: str,
     private: bool,
     request_key: str | None,
+    description: str | None = None,
 ) -> None:
     """Record and set up an incident, telling the declarer as soon as its channel exists."""
     incidents = services.incidents
     incident = incidents.record(
-        title=title, reporter=reporter, severity=severity, private=private, request_key=request_key
+        title=title, reporter=reporter, severity=severity, private=private,
+        request_key=request_key, description=description,
     )
     label = incidents.label(incident)
 
@@ -77,5 +94,6 @@ SUBCOMMANDS = (
         _declare,
         prepare=_prepare,
         form=_form,
+        record=_record,
     ),
 )

@@ -1,9 +1,10 @@
 """dumpslack: the message shortcut and `/incident dumpslack` (issue 4).
 
-Both record the dump request before the work starts (the shortcut even before its ack),
-then hand the dump to the dumps pool, so the listener threads stay free for other
-commands. The outcome comes back ephemerally: "Transcript up to date: …", or "A dump is
-already running; new messages will be included" when another worker holds the dump.
+Both store the dump request before their ack, so it survives this process (design.md
+§12: the reconciler of any process finishes it), then hand the dump to the dumps pool,
+so the listener threads stay free for other commands. The outcome comes back
+ephemerally: "Transcript up to date: …", or "A dump is already running; new messages
+will be included" when another worker holds the dump.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bolt_app.errors import NotAnIncidentChannel
-from bolt_app.listeners.errors import Reply, report_to
+from bolt_app.listeners.errors import Reply, ephemeral, report_to
 from bolt_app.listeners.subcommands import Invocation, Subcommand
 from bolt_app.services import Services
 from storage import Incident
@@ -25,18 +26,20 @@ def _start(services: Services, incident: Incident, reply: Reply) -> None:
     services.transcript.start(incident, say=reply, on_error=report_to(reply))
 
 
+def _record(services: Services, inv: Invocation) -> None:
+    """The dump request, stored before the ack so it survives this process (§12).
+
+    Outside an incident channel nothing is stored; the handler then says so.
+    """
+    incident = services.store.incident_by_channel(inv.channel_id) if inv.channel_id else None
+    if incident is not None:
+        services.transcript.request(incident, inv.user_id)
+
+
 def _dumpslack(services: Services, inv: Invocation, incident: Incident | None, reply: Reply
                ) -> None:
-    assert incident is not None
-    services.transcript.request(incident, inv.user_id)
+    assert incident is not None  # its request was stored before the ack
     _start(services, incident, reply)
-
-
-def _ephemeral(respond: Respond) -> Reply:
-    def reply(text: str) -> None:
-        respond(text=text, response_type="ephemeral", replace_original=False)
-
-    return reply
 
 
 def register(app: App, services: Services) -> None:
@@ -48,7 +51,7 @@ def register(app: App, services: Services) -> None:
         if incident is not None:
             services.transcript.request(incident, user)  # recorded before the ack (§12)
         ack()
-        reply = _ephemeral(respond)
+        reply = ephemeral(respond)
         if incident is None:
             reply(NotAnIncidentChannel().user_message)
             return
@@ -58,5 +61,5 @@ def register(app: App, services: Services) -> None:
 SUBCOMMANDS = (
     Subcommand("dumpslack", "dumpslack",
                "copy this channel's discussion into the postmortem page (only what's new)",
-               _dumpslack, needs_incident=True),
+               _dumpslack, needs_incident=True, record=_record),
 )

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, Respond
 from slack_bolt.response import BoltResponse
 
 from bolt_app.errors import FirebreakError
@@ -30,6 +30,15 @@ def describe(error: BaseException) -> str:
     ref = uuid.uuid4().hex[:8]
     log.error("unexpected error (ref %s)", ref, exc_info=error)
     return f"Something went wrong (ref {ref}). The team can find it in the bot's log."
+
+
+def ephemeral(respond: Respond) -> Reply:
+    """A `Reply` that answers through the payload's response_url, only to its user."""
+
+    def reply(text: str) -> None:
+        respond(text=text, response_type="ephemeral", replace_original=False)
+
+    return reply
 
 
 def report_to(reply: Reply) -> Callable[[BaseException], None]:

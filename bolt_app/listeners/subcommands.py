@@ -56,3 +56,8 @@ class Subcommand:
     prepare: Callable[[Invocation], str | None] = no_check
     #: A modal to open instead, when `prepare` found nothing to run (`declare` alone).
     form: Callable[[Invocation], dict[str, Any]] | None = None
+    #: Stores the request before the ack, idempotently (the handler runs it again and
+    #: finds it). Once acked, Slack never redelivers an envelope, so work recorded only
+    #: after the ack is lost when the process dies in between; the reconciler can only
+    #: finish what the store knows about.
+    record: Callable[[Services, Invocation], None] | None = None

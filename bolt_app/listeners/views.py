@@ -76,19 +76,19 @@ def register(app: App, services: Services) -> None:
         if errors:
             ack(response_action="errors", errors=errors)
             return
-        ack()
         user_id = body["user"]["id"]
+        description = _value(values, blocks.DESCRIPTION_BLOCK, blocks.DESCRIPTION_ACTION)
+        fields: dict[str, Any] = dict(title=title, reporter=user_id, severity=severity,
+                                      private=private, request_key=f"view:{view['id']}",
+                                      description=description or None)
+        # Stored before the ack, like `/incident declare <title>`: after the ack Slack
+        # never resends the submission, so a process dying now must not lose it. The
+        # same fields go to both calls; the second finds the incident by request key.
+        services.incidents.record(**fields)
+        ack()
         reply = _replier(client, view.get("private_metadata", ""), user_id)
 
         def declare() -> None:
-            declare_and_tell(
-                services,
-                reply,
-                title=title,
-                reporter=user_id,
-                severity=severity,
-                private=private,
-                request_key=f"view:{view['id']}",
-            )
+            declare_and_tell(services, reply, **fields)
 
         services.commands.submit(declare, report_to(reply))
