@@ -137,13 +137,22 @@ def _check_slack_token(services: Services) -> None:
         raise StartupError(f"SLACK_BOT_TOKEN was not accepted by Slack ({error.code})") from None
 
 
+#: Notion answers that mean the set-up is wrong, not that Notion is down.
+_SETUP_STATUSES = {401: "NOTION_TOKEN", 403: "NOTION_TOKEN",
+                   404: "NOTION_POSTMORTEM_DATABASE_ID"}
+
+
 def _check_notion_schema(services: Services) -> None:
-    """A database without the required properties is a set-up error; an outage is not."""
+    """A bad token, an unshared database or missing properties are set-up errors; an
+    outage is not (the reconciler creates the pages once Notion answers)."""
     try:
         services.notion.schema()
     except NotionSchemaError as error:
         raise StartupError(f"NOTION_POSTMORTEM_DATABASE_ID: {error.reason}") from None
     except NotionError as error:
+        variable = _SETUP_STATUSES.get(error.status or 0)
+        if variable is not None:
+            raise StartupError(f"{variable}: {error.reason}") from None
         log.warning(
             "Notion is not answering yet (%s); pages will be created when it does", error.reason
         )

@@ -126,3 +126,24 @@ def test_a_dropped_connection_is_replaced_in_seconds_without_spinning(
     assert reconnected < 5.0
     # A spinning receive loop would burn about one CPU-second per second.
     assert cpu_used < 0.5 * elapsed + 0.2, (cpu_used, elapsed)
+
+
+@pytest.mark.parametrize(("token", "expected"), [
+    ("ntn_wrong_token", "firebreak: NOTION_TOKEN: "),
+    (None, "firebreak: NOTION_POSTMORTEM_DATABASE_ID: "),
+])
+def test_a_notion_set_up_error_exits_2_with_one_line(fakes: tuple[FakeSlack, FakeNotion],
+                                                     tmp_path: Path, token: str | None,
+                                                     expected: str) -> None:
+    slack, notion = fakes
+    database_id = "0" * 32 if token is None else notion.add_database()[0]
+    env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db")
+    if token is not None:
+        env["NOTION_TOKEN"] = token
+    result = subprocess.run([sys.executable, "-m", "bolt_app"], cwd=tmp_path,
+                            env={**env, "PATH": os.environ.get("PATH", ""),
+                                 "PYTHONPATH": str(ROOT)},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(expected)
+    assert "Traceback" not in result.stderr
