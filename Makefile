@@ -19,6 +19,9 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m bolt_app run
 
+demo: $(STAMP)
+	$(PY) -m bolt_app demo
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
