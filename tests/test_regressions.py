@@ -77,6 +77,8 @@ def test_racing_triggers_leave_no_orphan_page(bot: Bot) -> None:
         (("slack", "bookmarks.add"), "channel", "Couldn't bookmark the postmortem page yet: "),
         (("slack", "conversations.setTopic"), "reply",
          "Slack said `restricted_action` to conversations.setTopic"),
+        (("slack-reset", "conversations.create"), "reply",
+         "Slack said `connection_error` to conversations.create"),
     ],
 )
 def test_no_failure_is_silent(bot: Bot, fault: tuple[str, str], where: str, expected: str
@@ -84,6 +86,8 @@ def test_no_failure_is_silent(bot: Bot, fault: tuple[str, str], where: str, expe
     service, method = fault
     if service == "slack":
         bot.slack.inject(method, error="restricted_action")
+    elif service == "slack-reset":  # more resets than slack_sdk's retry handler retries
+        bot.slack.inject(method, reset=True, times=5)
     else:
         bot.notion.inject(method, status=400, error_code="validation_error")
     envelope = bot.command("declare something breaks")
