@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bolt_app import blocks
 from bolt_app.artifacts import Ensured, Kind, Made, ensure_artifact
@@ -45,6 +45,14 @@ class Numbering:
     @property
     def channel_prefix(self) -> str:
         return self.prefix.lower()
+
+
+def declared_data(store: Store, incident: Incident) -> dict[str, Any]:
+    """The `declared` event's data: the form's description, the declarer's handle."""
+    for event in store.events(int(incident.id)):
+        if event.kind == "declared":
+            return dict(event.data or {})
+    return {}
 
 
 def clean_title(raw: str) -> str:
@@ -156,12 +164,15 @@ class IncidentService:
         private: bool = False,
         request_key: str | None = None,
         description: str | None = None,
+        reporter_name: str | None = None,
     ) -> Incident:
         """Store a new incident (gapless number) and its `declared` event.
 
         `request_key` (the Slack trigger id) makes a redelivered command return the
         incident it already made instead of declaring a second one. The form's
-        `description` is kept in the event, and the intro message shows it.
+        `description` is kept in the event, and the intro message shows it; so is the
+        declarer's Slack handle, which names the commander in the postmortem template
+        without a `users.info` call on the page's critical path.
         """
         title, severity = clean_title(title), clean_severity(severity)
         now = self.clock()
@@ -179,6 +190,8 @@ class IncidentService:
             data = {"title": title, "severity": severity}
             if description and description.strip():
                 data["description"] = description.strip()
+            if reporter_name:
+                data["reporter_name"] = reporter_name
             self.store.add_event(int(incident.id), "declared", reporter, data, now)
             log.info("declared %s (incident %s)", self.label(incident), incident.id)
         return incident
@@ -362,10 +375,7 @@ class IncidentService:
 
     def _description(self, incident: Incident) -> str | None:
         """What the declarer wrote in the form, from the `declared` event."""
-        for event in self.store.events(int(incident.id)):
-            if event.kind == "declared":
-                return (event.data or {}).get("description")
-        return None
+        return declared_data(self.store, incident).get("description")
 
     def ensure_intro(self, incident: Incident, doc_url: str | None) -> Ensured:
         """Post the intro message once; its ts is recorded like any artefact."""

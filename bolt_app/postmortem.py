@@ -12,7 +12,7 @@ import logging
 
 from bolt_app.artifacts import Ensured, Kind, Made, ensure_artifact, holding
 from bolt_app.clock import Clock
-from bolt_app.incidents import Numbering, PageSteps, PostmortemFailure
+from bolt_app.incidents import Numbering, PageSteps, PostmortemFailure, declared_data
 from bolt_app.naming import channel_name
 from bolt_app.notion import NotionGateway, PostmortemFields
 from bolt_app.slack import SlackGateway
@@ -103,10 +103,17 @@ class PostmortemService(PageSteps):
             "title": str(incident.title),
             "severity": str(incident.severity),
             "status": str(incident.status),
-            "commander": str(incident.commander),
+            "commander": self._commander_name(incident),
             "channel": f"#{name}",
             "declared_at": incident.declared_at.strftime("%Y-%m-%d %H:%M UTC"),
         }
+
+    def _commander_name(self, incident: Incident) -> str:
+        """`@alice` for the declarer (their handle from the payload), else the user id."""
+        name = declared_data(self.store, incident).get("reporter_name")
+        if name and incident.commander == incident.reporter:
+            return f"@{name}"
+        return str(incident.commander)
 
     # -- the bookmark ----------------------------------------------------------------------
 

@@ -60,6 +60,8 @@ def test_declare_makes_a_templated_page_with_properties_and_bookmarks_it(bot: Bo
     page = assert_page_with_template(bot)
     assert FakeNotion.property_text(page, "Name") == "INC-1: Checkout is down"
     assert page["properties"]["Channel"]["url"].endswith(f"/archives/{channel['id']}")
+    text = " ".join(FakeNotion.plain_text(b) for b in bot.notion.children_tree(page["id"]))
+    assert "commander @alice" in text and "U0ALICE" not in text
     assert_bookmarked(bot, channel["id"], page)
     assert bot.slack.count("chat.postMessage") == 1  # the intro; no message for the bookmark
     (intro,) = [m for m in bot.slack.messages(channel["id"]) if m.get("bot_id")]

@@ -44,7 +44,8 @@ def _record(services: Services, inv: Invocation) -> None:
         return
     private, title = _split_private(inv.args)
     services.incidents.record(title=title, reporter=inv.user_id, severity="P3",
-                              private=private, request_key=_request_key(inv))
+                              private=private, request_key=_request_key(inv),
+                              reporter_name=inv.user_name)
 
 
 def _declare(services: Services, inv: Invocation, _incident: Incident | None, reply: Reply
@@ -58,6 +59,7 @@ def _declare(services: Services, inv: Invocation, _incident: Incident | None, re
         severity="P3",
         private=private,
         request_key=_request_key(inv),
+        reporter_name=inv.user_name,
     )
 
 
@@ -71,12 +73,13 @@ def declare_and_tell(
     private: bool,
     request_key: str | None,
     description: str | None = None,
+    reporter_name: str | None = None,
 ) -> None:
     """Record and set up an incident, telling the declarer as soon as its channel exists."""
     incidents = services.incidents
     incident = incidents.record(
         title=title, reporter=reporter, severity=severity, private=private,
-        request_key=request_key, description=description,
+        request_key=request_key, description=description, reporter_name=reporter_name,
     )
     label = incidents.label(incident)
 

@@ -25,6 +25,8 @@ class Invocation:
     args: str
     trigger_id: str
     response_url: str | None
+    #: The typist's Slack handle, from the payload: a name without a users.info call.
+    user_name: str | None = None
 
     @classmethod
     def from_body(cls, body: dict[str, Any], args: str) -> Invocation:
@@ -34,6 +36,7 @@ class Invocation:
             args=args,
             trigger_id=body.get("trigger_id", ""),
             response_url=body.get("response_url"),
+            user_name=body.get("user_name"),
         )
 
 

@@ -80,7 +80,9 @@ def register(app: App, services: Services) -> None:
         description = _value(values, blocks.DESCRIPTION_BLOCK, blocks.DESCRIPTION_ACTION)
         fields: dict[str, Any] = dict(title=title, reporter=user_id, severity=severity,
                                       private=private, request_key=f"view:{view['id']}",
-                                      description=description or None)
+                                      description=description or None,
+                                      reporter_name=body["user"].get("username")
+                                      or body["user"].get("name"))
         # Stored before the ack, like `/incident declare <title>`: after the ack Slack
         # never resends the submission, so a process dying now must not lose it. The
         # same fields go to both calls; the second finds the incident by request key.
