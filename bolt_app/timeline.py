@@ -2,8 +2,9 @@
 
 Events are written once each: a written event is recorded as a `TranscriptEntry` keyed
 `event:<id>`, the same bookkeeping as transcript messages, so a dump with no new events
-sends nothing. New events are appended after the last block of the Timeline section
-(the section ends at the next heading of the same or a higher level).
+sends nothing. Lines are kept in time order: a new event goes right after the written
+event that precedes it (usually the last line of the section, which ends at the next
+heading of the same or a higher level).
 """
 
 from __future__ import annotations
@@ -119,17 +120,50 @@ class Timeline:
 
     def sync(self, incident: Incident, page_id: str, top: Sequence[Block],
              written: set[str], user_name: UserName) -> int:
-        """Write the pending events; returns how many. No pending event: no request."""
+        """Write the pending events in time order; returns how many. None pending: no request.
+
+        A pending event goes right after the latest written event that precedes it, so a
+        message pinned late still lands at its own time. Usually every pending event is
+        newer than all written ones: then it is one append at the end of the section.
+        """
         events = self.pending(incident, written)
         if not events:
             return 0
-        blocks = [nb.bulleted(describe(e, user_name)) for e in events]
         section = find_section(top)
         if section is None:
-            blocks = [nb.heading(2, [nb.text(TIMELINE_HEADING)]), *blocks]
-            anchor = None
+            blocks = [nb.heading(2, [nb.text(TIMELINE_HEADING)])]
+            blocks += [nb.bulleted(describe(e, user_name)) for e in events]
+            self._append(incident, page_id, blocks, None, events)
         else:
-            anchor = str(top[section[1]]["id"])
+            for anchor, group in self._groups(incident, top, section, set(map(event_key, events))):
+                blocks = [nb.bulleted(describe(e, user_name)) for e in group]
+                self._append(incident, page_id, blocks, anchor, group)
+        log.info("timeline of incident %s: %d new event(s)", incident.id, len(events))
+        return len(events)
+
+    def _groups(self, incident: Incident, top: Sequence[Block], section: tuple[int, int],
+                pending: set[str]) -> list[tuple[str, list[IncidentEvent]]]:
+        """Runs of consecutive pending events (in time order), each with the block to
+        append it after: the written event just before the run, or where the lines start."""
+        recorded = self.store.transcript_ts(int(incident.id))
+        events = [e for e in self.store.events(int(incident.id))
+                  if str(e.kind) not in HIDDEN_KINDS]
+        anchor = _start_anchor(top, section, {recorded[k] for k in recorded
+                                              if k.startswith(EVENT_PREFIX)})
+        groups: list[tuple[str, list[IncidentEvent]]] = []
+        for event in events:
+            key = event_key(event)
+            if key in pending:
+                if not groups or groups[-1][0] != anchor:
+                    groups.append((anchor, []))
+                groups[-1][1].append(event)
+            elif key in recorded:
+                anchor = recorded[key]
+        return groups
+
+    def _append(self, incident: Incident, page_id: str, blocks: list[Block],
+                anchor: str | None, events: Sequence[IncidentEvent]) -> None:
+        """One append, marked in flight, then its events recorded (like transcript batches)."""
         self.store.begin_transcript_write(int(incident.id), page_id, self.clock())
         ids = self.notion.append_blocks(page_id, blocks, after=anchor)
         ids = ids[len(ids) - len(events):]
@@ -139,5 +173,12 @@ class Timeline:
             self.clock(),
         )
         self.store.end_transcript_write(int(incident.id), self.clock())
-        log.info("timeline of incident %s: %d new event(s)", incident.id, len(events))
-        return len(events)
+
+
+def _start_anchor(top: Sequence[Block], section: tuple[int, int], event_blocks: set[str]) -> str:
+    """The block after which the section's event lines start: the one before the first
+    written line, or the section's last block when none is written yet."""
+    for index in range(section[0] + 1, section[1] + 1):
+        if str(top[index]["id"]) in event_blocks:
+            return str(top[index - 1]["id"])
+    return str(top[section[1]]["id"])

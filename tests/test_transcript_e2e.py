@@ -363,3 +363,24 @@ def test_a_failed_automatic_dump_is_said_in_the_channel(bot: Bot) -> None:
     bot.notion.clear_faults()
     bot.slack.wait_for(bot.services.dumps.idle, timeout=30)
     assert dump(bot, channel).startswith("Transcript up to date: 3 new messages")
+
+
+def test_a_late_pin_of_an_earlier_message_lands_at_its_own_time(bot: Bot) -> None:
+    channel = declare(bot)
+    seeded = seed(bot, channel, 3, 0)  # messages from before the declaration
+    bot.ack_text(bot.command("severity P1", channel_id=channel))
+    bot.wait_idle()
+    dump(bot, channel)
+    message = bot.slack.message(channel, seeded.top[0])
+    bot.slack.event({"type": "pin_added", "user": "U0ALICE", "channel_id": channel,
+                     "item": {"type": "message", "channel": channel, "message": message}})
+    incident_id = int(bot.incident(1).id)
+    bot.slack.wait_for(lambda: any(e.kind == "pinned"
+                                   for e in bot.services.store.events(incident_id)))
+    dump(bot, channel)
+    (page,) = bot.notion.pages(bot.data_source_id)
+    lines = [FakeNotion.plain_text(b) for b in bot.notion.children_tree(page["id"])
+             if b["type"] == "bulleted_list_item" and " UTC · " in FakeNotion.plain_text(b)]
+    assert [line.split(" · ", 1)[1].split(":")[0] for line in lines] == [
+        "alice pinned a message by bob", "Declared by alice", "Severity"]
+    assert lines == sorted(lines)  # "YYYY-MM-DD HH:MM UTC" sorts as time
