@@ -64,17 +64,22 @@ class HealthServer:
                 self._send(code, {"ok": code == 200, **results})
 
             def _send(self, code: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, code, body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Probes come every few seconds: keep them out of the log."""
 
         return Handler
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+    """Answer a stdlib HTTP request with a JSON body and its length."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 def database_answers(store: Store) -> Probe:

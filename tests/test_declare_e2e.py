@@ -12,6 +12,7 @@ from bolt_app import blocks
 from bolt_app.artifacts import Kind
 from bolt_app.fakes.harness import Bot, running_bot
 from bolt_app.postmortem import BOOKMARK_TITLE
+from tests.helpers.factories import form_values
 
 
 @pytest.fixture
@@ -128,19 +129,6 @@ def test_disconnect_refresh_reconnects(bot: Bot) -> None:
     bot.slack.wait_for(lambda: bot.slack.connections_total > before, timeout=10)
     envelope = bot.command("help")
     assert bot.ack_text(envelope, timeout=10).startswith("*/incident* commands:")
-
-
-def form_values(title: str, severity: str = "P3", description: str | None = None
-                ) -> dict[str, Any]:
-    return {
-        blocks.TITLE_BLOCK: {blocks.TITLE_ACTION: {"type": "plain_text_input", "value": title}},
-        blocks.SEVERITY_BLOCK: {blocks.SEVERITY_ACTION: {
-            "type": "static_select",
-            "selected_option": {"text": {"type": "plain_text", "text": severity},
-                                "value": severity}}},
-        blocks.DESCRIPTION_BLOCK: {blocks.DESCRIPTION_ACTION: {"type": "plain_text_input",
-                                                               "value": description}},
-    }
 
 
 def open_form(bot: Bot) -> dict[str, Any]:

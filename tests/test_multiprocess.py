@@ -20,11 +20,9 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bolt_app import blocks
 from bolt_app.artifacts import Kind
 from bolt_app.fakes.harness import bot_environment, running_bot
 from bolt_app.fakes.notion import FakeNotion
@@ -33,6 +31,7 @@ from bolt_app.postmortem import BOOKMARK_TITLE
 from bolt_app.reconciler import SETUP_KINDS
 from bolt_app.services import COMMAND_WORKERS
 from storage import Incident, Store
+from tests.helpers.factories import form_values
 from tests.helpers.multiprocess import (
     Fleet,
     Seeded,
@@ -232,16 +231,6 @@ def test_three_processes_declare_and_dump_exactly_once_even_when_one_is_killed(
           f"{pending} incident(s) with pending dumps; redelivered {redelivered}")
 
 
-def _form_values(title: str, severity: str) -> dict[str, Any]:
-    return {
-        blocks.TITLE_BLOCK: {blocks.TITLE_ACTION: {"type": "plain_text_input", "value": title}},
-        blocks.SEVERITY_BLOCK: {blocks.SEVERITY_ACTION: {
-            "type": "static_select",
-            "selected_option": {"text": {"type": "plain_text", "text": severity},
-                                "value": severity}}},
-    }
-
-
 def _unexpected(error: BaseException) -> None:
     raise AssertionError(f"a blocking job failed: {error!r}")
 
@@ -271,7 +260,7 @@ def test_a_declare_is_stored_before_its_ack(tmp_path: Path) -> None:
             bot.ack_text(bot.command("declare"))  # opens the form; nothing after the ack
             view = bot.slack.wait_for(lambda: bot.slack.views())[-1]
             bot.slack.wait_for_ack(bot.slack.view_submission(
-                {"id": view["id"]}, values=_form_values("Search is slow", "P1")))
+                {"id": view["id"]}, values=form_values("Search is slow", "P1")))
             from_form = store.incident_by_number(2)
             assert from_form is not None
             assert (from_form.title, from_form.severity) == ("Search is slow", "P1")

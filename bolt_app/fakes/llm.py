@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from bolt_app.fakes.common import BackgroundHTTPServer, interruptible_sleep
+from bolt_app.health import send_json
 
 T = TypeVar("T")
 PATH = "/v1/chat/completions"
@@ -133,12 +134,7 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
             self._send(status, answer)
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, body)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: tests read the recorded requests instead."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from bolt_app import blocks
 from bolt_app.clock import utcnow
 from bolt_app.incidents import Numbering
 from bolt_app.notion import NotionGateway
@@ -34,3 +36,17 @@ def declare(store: Store, title: str = "Checkout is down", channel_id: str | Non
         store.set_channel(int(incident.id), channel_id, "inc-1-checkout-is-down", utcnow())
         incident = store.get_incident(int(incident.id)) or incident
     return incident
+
+
+def form_values(title: str, severity: str = "P3", description: str | None = None
+                ) -> dict[str, Any]:
+    """A declare form's `view.state.values`, as Slack sends them on submit."""
+    return {
+        blocks.TITLE_BLOCK: {blocks.TITLE_ACTION: {"type": "plain_text_input", "value": title}},
+        blocks.SEVERITY_BLOCK: {blocks.SEVERITY_ACTION: {
+            "type": "static_select",
+            "selected_option": {"text": {"type": "plain_text", "text": severity},
+                                "value": severity}}},
+        blocks.DESCRIPTION_BLOCK: {blocks.DESCRIPTION_ACTION: {"type": "plain_text_input",
+                                                               "value": description}},
+    }
