@@ -45,8 +45,13 @@ def as_subprocess(tmp: str) -> Iterator[FakeSlack]:
         database_id, _ = notion.add_database()
         env = bot_environment(slack, notion.base_url, database_id, "sqlite:///bench.db")
         env.update(PATH=os.environ.get("PATH", ""), PYTHONPATH=os.getcwd())
-        bot = subprocess.Popen([sys.executable, "-m", "bolt_app"], cwd=tmp, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "bolt_app"],
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             slack.wait_connected(1, timeout=30)
             yield slack
@@ -59,16 +64,21 @@ def measure(slack: FakeSlack, declares: int) -> list[float]:
     slack.wait_for_ack(slack.slash_command("help"), timeout=10)  # first envelope warms up
     envelopes = [slack.slash_command(f"declare bench incident {i}") for i in range(declares)]
     latencies = [slack.wait_for_ack(e, timeout=30).latency_s * 1000 for e in envelopes]
-    slack.wait_for(lambda: sum(1 for c in slack.channels() if c["name"].startswith("inc-"))
-                   == declares, timeout=120)
+    slack.wait_for(
+        lambda: sum(1 for c in slack.channels() if c["name"].startswith("inc-")) == declares,
+        timeout=120,
+    )
     return latencies
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--declares", type=int, default=50)
-    parser.add_argument("--subprocess", action="store_true",
-                        help="run the bot as python -m bolt_app (production-like)")
+    parser.add_argument(
+        "--subprocess",
+        action="store_true",
+        help="run the bot as python -m bolt_app (production-like)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         harness = as_subprocess if args.subprocess else in_process

@@ -29,8 +29,9 @@ def declare_to_bookmark(bot: Bot, number: int) -> float:
 
     def bookmarked() -> bool:
         incident = bot.services.store.incident_by_number(number)
-        return bool(incident and incident.channel_id and
-                    bot.slack.bookmarks(str(incident.channel_id)))
+        return bool(
+            incident and incident.channel_id and bot.slack.bookmarks(str(incident.channel_id))
+        )
 
     bot.slack.wait_for(bookmarked, timeout=30, interval=0.002)
     elapsed = time.perf_counter() - started
@@ -42,9 +43,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--declares", type=int, default=10)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, running_bot(
-        f"sqlite:///{Path(tmp) / 'bench.db'}", RECONCILE_INTERVAL_SECONDS="3600"
-    ) as bot:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_bot(
+            f"sqlite:///{Path(tmp) / 'bench.db'}", RECONCILE_INTERVAL_SECONDS="3600"
+        ) as bot,
+    ):
         bot.services.notion.schema()  # resolved once per process, at start-up
         bot.services.slack.verify()
         bot.slack.set_latency(SLACK_LATENCY)
@@ -53,10 +57,14 @@ def main() -> None:
     bound = max(SLACK_LATENCY, NOTION_LATENCY) + SLACK_LATENCY
     median = statistics.median(times)
     print(f"declares: {args.declares}, one after another")
-    print(f"declare → bookmark median: {median * 1000:.0f} ms "
-          f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
-    print(f"critical path: max(conversations.create, pages.create) + bookmarks.add "
-          f"= {bound * 1000:.0f} ms")
+    print(
+        f"declare → bookmark median: {median * 1000:.0f} ms "
+        f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})"
+    )
+    print(
+        f"critical path: max(conversations.create, pages.create) + bookmarks.add "
+        f"= {bound * 1000:.0f} ms"
+    )
     print(f"ratio: {median / bound:.2f}  (target ≤ 1.2)")
 
 

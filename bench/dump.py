@@ -43,25 +43,41 @@ def seed(slack: FakeSlack, channel: str, messages: int, threads: int) -> tuple[i
     for index in range(messages):
         ts += 7
         user = USERS[index % len(USERS)]
-        top = slack.post(channel, user, f"message {index}: *status* for <@{USERS[0]}> "
-                         f"<https://example.com/{index}|link>", ts=f"{ts:.6f}")
+        top = slack.post(
+            channel,
+            user,
+            f"message {index}: *status* for <@{USERS[0]}> <https://example.com/{index}|link>",
+            ts=f"{ts:.6f}",
+        )
         if index in parents:
             for reply in range(rng.randint(1, 20)):
                 ts += 1
-                slack.post(channel, USERS[reply % len(USERS)], f"reply {reply}",
-                           thread_ts=top, ts=f"{ts:.6f}")
+                slack.post(
+                    channel,
+                    USERS[reply % len(USERS)],
+                    f"reply {reply}",
+                    thread_ts=top,
+                    ts=f"{ts:.6f}",
+                )
                 replies += 1
     return messages, replies
 
 
-def build(bot_token: str, app_token: str, slack_url: str, notion_url: str, database_id: str,
-          db_url: str) -> Services:
-    settings = load_settings({
-        "SLACK_BOT_TOKEN": bot_token, "SLACK_APP_TOKEN": app_token,
-        "NOTION_TOKEN": "ntn_fake_token", "NOTION_POSTMORTEM_DATABASE_ID": database_id,
-        "DATABASE_URL": db_url, "SLACK_API_BASE_URL": slack_url,
-        "NOTION_API_BASE_URL": notion_url,
-    }, dotenv_path=None)
+def build(
+    bot_token: str, app_token: str, slack_url: str, notion_url: str, database_id: str, db_url: str
+) -> Services:
+    settings = load_settings(
+        {
+            "SLACK_BOT_TOKEN": bot_token,
+            "SLACK_APP_TOKEN": app_token,
+            "NOTION_TOKEN": "ntn_fake_token",
+            "NOTION_POSTMORTEM_DATABASE_ID": database_id,
+            "DATABASE_URL": db_url,
+            "SLACK_API_BASE_URL": slack_url,
+            "NOTION_API_BASE_URL": notion_url,
+        },
+        dotenv_path=None,
+    )
     client = build_web_client(settings.slack_bot_token, settings.slack_api_base_url)
     return Services.build(settings, client)
 
@@ -75,23 +91,35 @@ def serve_fakes(messages: int, threads: int, conn: Connection) -> None:
         channel = slack.add_channel("inc-1-bench", members=USERS)
         top, replies = seed(slack, channel, messages, threads)
         database_id, _ = notion.add_database()
-        conn.send((slack.bot_token, slack.app_token, slack.base_url, notion.base_url,
-                   database_id, channel, top, replies))
+        conn.send(
+            (
+                slack.bot_token,
+                slack.app_token,
+                slack.base_url,
+                notion.base_url,
+                database_id,
+                channel,
+                top,
+                replies,
+            )
+        )
         while (command := conn.recv()) != "stop":
             if command == "reset":
                 slack.clear_calls()
                 notion.reset_calls()
                 conn.send(None)
             else:
-                conn.send({
-                    "appends": notion.count("blocks.children.append"),
-                    "notion": len(notion.calls),
-                    "notion_writes": notion.write_count(),
-                    "history": slack.count("conversations.history"),
-                    "replies": slack.count("conversations.replies"),
-                    "users": slack.count("users.info"),
-                    "slack": slack.count(),
-                })
+                conn.send(
+                    {
+                        "appends": notion.count("blocks.children.append"),
+                        "notion": len(notion.calls),
+                        "notion_writes": notion.write_count(),
+                        "history": slack.count("conversations.history"),
+                        "replies": slack.count("conversations.replies"),
+                        "users": slack.count("users.info"),
+                        "slack": slack.count(),
+                    }
+                )
 
 
 def main() -> int:
@@ -102,17 +130,25 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     parent, child = multiprocessing.get_context("spawn").Pipe()
     fakes = multiprocessing.get_context("spawn").Process(
-        target=serve_fakes, args=(args.messages, args.threads, child), daemon=True)
+        target=serve_fakes, args=(args.messages, args.threads, child), daemon=True
+    )
     fakes.start()
-    bot_token, app_token, slack_url, notion_url, database_id, channel, top, replies = (
-        parent.recv())
+    bot_token, app_token, slack_url, notion_url, database_id, channel, top, replies = parent.recv()
     with tempfile.TemporaryDirectory() as tmp:
-        services = build(bot_token, app_token, slack_url, notion_url, database_id,
-                         f"sqlite:///{tmp}/bench.db")
+        services = build(
+            bot_token, app_token, slack_url, notion_url, database_id, f"sqlite:///{tmp}/bench.db"
+        )
         store = services.store
-        incident, _ = store.create_incident(title="Bench", severity="P3", reporter=USERS[0],
-                                            commander=USERS[0], private=False,
-                                            request_key=None, number_start=1, now=utcnow())
+        incident, _ = store.create_incident(
+            title="Bench",
+            severity="P3",
+            reporter=USERS[0],
+            commander=USERS[0],
+            private=False,
+            request_key=None,
+            number_start=1,
+            now=utcnow(),
+        )
         store.set_channel(int(incident.id), channel, "inc-1-bench", utcnow())
         incident = store.get_incident(int(incident.id)) or incident
         parent.send("reset")
@@ -140,23 +176,32 @@ def main() -> int:
     minimum_appends = max(math.ceil(top_blocks / 100), math.ceil((top_blocks + replies) / 1000))
     minimum_appends += 1 if result.events else 0  # the timeline's new events
     minimum_history = math.ceil((top + 1) / HISTORY_PAGE_SIZE)  # + the channel's joins
-    print(f"dump of {top:,} messages + {replies:,} replies in {args.threads} threads "
-          f"({result.written:,} written, {days} date lines)")
+    print(
+        f"dump of {top:,} messages + {replies:,} replies in {args.threads} threads "
+        f"({result.written:,} written, {days} date lines)"
+    )
     print(f"  wall time                 {wall:.2f} s (fakes at zero latency)")
-    print(f"  Notion appends            {first['appends']} (minimum {minimum_appends}: "
-          f"ceil({top_blocks:,} top-level blocks / 100); "
-          f"ratio {first['appends'] / minimum_appends:.3f})")
-    print(f"  Notion requests, all      {first['notion']} (the appends, plus schema, page "
-          "create and one page listing)")
+    print(
+        f"  Notion appends            {first['appends']} (minimum {minimum_appends}: "
+        f"ceil({top_blocks:,} top-level blocks / 100); "
+        f"ratio {first['appends'] / minimum_appends:.3f})"
+    )
+    print(
+        f"  Notion requests, all      {first['notion']} (the appends, plus schema, page "
+        "create and one page listing)"
+    )
     print(f"  Slack history pages       {first['history']} (minimum {minimum_history})")
-    print(f"  Slack replies calls       {first['replies']} (minimum {args.threads}: "
-          "one per thread)")
+    print(
+        f"  Slack replies calls       {first['replies']} (minimum {args.threads}: one per thread)"
+    )
     print(f"  Slack users.info          {first['users']} (distinct authors: {len(USERS)})")
     print(f"  Slack requests, all       {first['slack']}")
     print(f"  peak RSS of the bot       {peak_mb:.0f} MB (the fakes run in another process)")
-    print(f"  no-op dump                {noop['notion_writes']} Notion writes, "
-          f"{noop['notion']} Notion reads, {noop['slack']} Slack requests "
-          f"({second.written} new messages)")
+    print(
+        f"  no-op dump                {noop['notion_writes']} Notion writes, "
+        f"{noop['notion']} Notion reads, {noop['slack']} Slack requests "
+        f"({second.written} new messages)"
+    )
     return 0
 
 

@@ -138,8 +138,7 @@ def _check_slack_token(services: Services) -> None:
 
 
 #: Notion answers that mean the set-up is wrong, not that Notion is down.
-_SETUP_STATUSES = {401: "NOTION_TOKEN", 403: "NOTION_TOKEN",
-                   404: "NOTION_POSTMORTEM_DATABASE_ID"}
+_SETUP_STATUSES = {401: "NOTION_TOKEN", 403: "NOTION_TOKEN", 404: "NOTION_POSTMORTEM_DATABASE_ID"}
 
 
 def _check_notion_schema(services: Services) -> None:

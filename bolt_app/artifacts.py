@@ -90,8 +90,7 @@ def ensure_artifact(
 
 
 @contextmanager
-def holding(store: Store, name: str, what: str, wait: float = LOCK_WAIT_SECONDS
-            ) -> Iterator[None]:
+def holding(store: Store, name: str, what: str, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
     """`store.lock(name)`, where a wait past `wait` tells the user the `what` is still
     being made (`StillWorking`) instead of surfacing as an unexplained error."""
     try:

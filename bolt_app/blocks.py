@@ -153,13 +153,15 @@ def declare_modal(response_url: str | None) -> dict[str, Any]:
     private_checkbox = {
         "type": "checkboxes",
         "action_id": PRIVATE_ACTION,
-        "options": [{
-            "text": plain("Private"),
-            "value": PRIVATE_VALUE,
-            "description": plain(
-                "A private channel, no announcement. Can't be made private later."
-            ),
-        }],
+        "options": [
+            {
+                "text": plain("Private"),
+                "value": PRIVATE_VALUE,
+                "description": plain(
+                    "A private channel, no announcement. Can't be made private later."
+                ),
+            }
+        ],
     }
     return {
         "type": "modal",

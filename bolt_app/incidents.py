@@ -25,8 +25,12 @@ from storage import Artifact, Incident, Store
 log = logging.getLogger(__name__)
 
 #: How repair describes what an ensure step did.
-OUTCOME_WORDS = {"existing": "ok", "created": "created", "adopted": "recovered",
-                 "re-added": "re-added"}
+OUTCOME_WORDS = {
+    "existing": "ok",
+    "created": "created",
+    "adopted": "recovered",
+    "re-added": "re-added",
+}
 
 #: How many `-2`, `-3`… suffixes we try after `name_taken` before giving up.
 MAX_NAME_ATTEMPTS = 20
@@ -267,8 +271,9 @@ class IncidentService:
             try:
                 self.pages.link_channel(fresh, page)
             except FirebreakError as error:  # the next change writes the properties again
-                log.warning("could not link the channel in incident %s's page: %s",
-                            incident.id, error)
+                log.warning(
+                    "could not link the channel in incident %s's page: %s", incident.id, error
+                )
         return page, None
 
     def repair(self, incident: Incident) -> list[tuple[str, str]]:
@@ -284,8 +289,9 @@ class IncidentService:
                 page = self.pages.ensure_page(incident)
                 page_url = page.artifact.url
                 report.append(("Postmortem page", OUTCOME_WORDS[page.outcome]))
-                bookmark = self.pages.ensure_bookmark(self.refresh(incident), page.artifact,
-                                                      verify=True)
+                bookmark = self.pages.ensure_bookmark(
+                    self.refresh(incident), page.artifact, verify=True
+                )
                 report.append(("Bookmark", OUTCOME_WORDS[bookmark.outcome]))
             except FirebreakError as error:
                 report.append(("Postmortem page", f"failed: {error.user_message}"))

@@ -64,8 +64,9 @@ class BusyChanging(FirebreakError):
     """Another change of the same incident holds its lock for too long."""
 
     def __init__(self) -> None:
-        super().__init__("Another change to this incident is still being made; "
-                         "try again in a moment.")
+        super().__init__(
+            "Another change to this incident is still being made; try again in a moment."
+        )
 
 
 class PartialChange(FirebreakError):
@@ -88,8 +89,10 @@ def check_transition(current: str, new: str, reason: str | None = None) -> None:
     allowed = allowed_from(current)
     if new not in allowed:
         options = ", ".join(f"`{s}`" for s in allowed) or "nothing"
-        already = f"The status is already {current}. " if new == current else (
-            f"Can't change the status from {current} to {new}. "
+        already = (
+            f"The status is already {current}. "
+            if new == current
+            else (f"Can't change the status from {current} to {new}. ")
         )
         raise TransitionRefused(f"{already}From {current} it can go to: {options}.")
     require_reason(new, reason)
@@ -108,9 +111,7 @@ def parse_status_args(args: str) -> tuple[str, str | None]:
     """`canceled duplicate of INC-40` -> ("canceled", "duplicate of INC-40")."""
     word, _, rest = args.strip().partition(" ")
     if not word:
-        raise UsageError(
-            f"Which status? `/incident status <{'|'.join(STATUSES)}>`."
-        )
+        raise UsageError(f"Which status? `/incident status <{'|'.join(STATUSES)}>`.")
     return clean_status(word), (" ".join(rest.split()) or None)
 
 
@@ -229,8 +230,9 @@ class LifecycleService:
             if old == new:
                 raise UsageError(f"<@{new}> is already the commander.")
             self.slack.invite(str(current.channel_id), [new])
-            change = Change("commander", f"<@{old}>", f"<@{new}>", "commander_changed",
-                            {"from": old, "to": new})
+            change = Change(
+                "commander", f"<@{old}>", f"<@{new}>", "commander_changed", {"from": old, "to": new}
+            )
             return change, {"commander": new}
 
         return self._change(incident, actor, plan)
@@ -243,8 +245,13 @@ class LifecycleService:
             if old == new:
                 raise UsageError("That is already the title.")
             # Titles are people's text: escaped, so "@here" or "<5ms" can't ping or link.
-            change = Change("title", f"“{blocks.escape(old)}”", f"“{blocks.escape(new)}”",
-                            "title_changed", {"from": old, "to": new})
+            change = Change(
+                "title",
+                f"“{blocks.escape(old)}”",
+                f"“{blocks.escape(new)}”",
+                "title_changed",
+                {"from": old, "to": new},
+            )
             return change, {"title": new}
 
         return self._change(incident, actor, plan)
@@ -287,8 +294,13 @@ class LifecycleService:
         now = self.clock()
         updated = self.store.update_incident(int(current.id), now, **values)
         self.store.add_event(int(current.id), change.event, actor, change.data, now)
-        log.info("%s: %s %s -> %s", self.incidents.label(updated), change.what,
-                 change.before, change.after)
+        log.info(
+            "%s: %s %s -> %s",
+            self.incidents.label(updated),
+            change.what,
+            change.before,
+            change.after,
+        )
         failures = self._follow_up(updated, actor, change)
         if failures:
             raise PartialChange(
@@ -307,18 +319,21 @@ class LifecycleService:
         failures: list[str] = []
         channel = str(incident.channel_id)
         steps: list[tuple[str, Callable[[], None]]] = [
-            ("couldn't post in the channel",
-             lambda: self._post(channel, change_message(actor, change))),
-            ("couldn't set the topic",
-             lambda: self.slack.set_topic(channel, self.incidents.topic(incident))),
+            (
+                "couldn't post in the channel",
+                lambda: self._post(channel, change_message(actor, change)),
+            ),
+            (
+                "couldn't set the topic",
+                lambda: self.slack.set_topic(channel, self.incidents.topic(incident)),
+            ),
         ]
         if change.what == "status":
             for hook in self.status_hooks:
                 steps.append(("a status hook failed", _bind(hook, incident, change)))
         if self.announcer is not None:
             announcer = self.announcer
-            steps.append(("couldn't edit the announcement",
-                          lambda: announcer.refresh(incident)))
+            steps.append(("couldn't edit the announcement", lambda: announcer.refresh(incident)))
         steps.append(("couldn't update the postmortem page", lambda: self._sync_page(incident)))
         for description, step in steps:
             try:
@@ -347,7 +362,7 @@ def _bind(hook: StatusHook, incident: Incident, change: Change) -> Callable[[], 
 
 
 def change_message(actor: str, change: Change) -> str:
-    """"<@alice> changed status: active → mitigated" (with the reason, if there is one)."""
+    """ "<@alice> changed status: active → mitigated" (with the reason, if there is one)."""
     text = f"<@{actor}> changed {change.what}: {change.before} → {change.after}"
     return f"{text} ({blocks.escape(change.note)})" if change.note else text
 

@@ -145,8 +145,9 @@ class PostmortemService(PageSteps):
         self, incident: Incident, channel: str, url: str, ensured: Ensured
     ) -> Ensured:
         """Repair's path: always list, and re-add under the lock if the bookmark is gone."""
-        with holding(self.store, f"{Kind.BOOKMARK_POSTMORTEM}:{incident.id}",
-                     "postmortem bookmark"):
+        with holding(
+            self.store, f"{Kind.BOOKMARK_POSTMORTEM}:{incident.id}", "postmortem bookmark"
+        ):
             if self._find_bookmark(channel, url) is not None:
                 return ensured
             bookmark_id = self.slack.add_bookmark(channel, BOOKMARK_TITLE, url)

@@ -62,8 +62,14 @@ class _Style:
         return _Style(**{**self.__dict__, flag: True})
 
     def text(self, content: str, *, code: bool = False, link: str | None = None) -> RichText:
-        return nb.text(content, bold=self.bold, italic=self.italic,
-                       strikethrough=self.strikethrough, code=code, link=link)
+        return nb.text(
+            content,
+            bold=self.bold,
+            italic=self.italic,
+            strikethrough=self.strikethrough,
+            code=code,
+            link=link,
+        )
 
 
 def inline(text: str, user_name: UserName) -> list[RichText]:
@@ -147,7 +153,7 @@ def _line_segments(part: str) -> list[Segment]:
     out: list[Segment] = []
     for line in part.split("\n"):
         quoted = _QUOTE.match(line)
-        kind, content = ("quote", line[quoted.end():]) if quoted else ("paragraph", line)
+        kind, content = ("quote", line[quoted.end() :]) if quoted else ("paragraph", line)
         if out and out[-1].kind == kind:
             out[-1] = Segment(kind, out[-1].text + "\n" + content)
         else:

@@ -83,8 +83,13 @@ class Services:
             template=load_template(settings.postmortem_template),
         )
         announcer = (
-            Announcer(store=store, slack=slack, numbering=numbering, clock=clock,
-                      channel_id=settings.incident_announce_channel)
+            Announcer(
+                store=store,
+                slack=slack,
+                numbering=numbering,
+                clock=clock,
+                channel_id=settings.incident_announce_channel,
+            )
             if settings.incident_announce_channel
             else None
         )
@@ -118,10 +123,15 @@ class Services:
             commands=Jobs("commands", COMMAND_WORKERS),
             parallel=parallel,
             transcript=TranscriptService(
-                store=store, slack=slack, notion=notion, postmortem=postmortem, clock=clock,
+                store=store,
+                slack=slack,
+                notion=notion,
+                postmortem=postmortem,
+                clock=clock,
                 jobs=dumps,
-                summary=build_summary(settings, store=store, notion=notion, clock=clock,
-                                      label=incidents.label),
+                summary=build_summary(
+                    settings, store=store, notion=notion, clock=clock, label=incidents.label
+                ),
             ),
             dumps=dumps,
         )

@@ -176,8 +176,12 @@ class SlackGateway:
         ]
 
     def _iter_channels(self) -> Iterator[Channel]:
-        for page in self._pages("conversations.list", types="public_channel,private_channel",
-                                exclude_archived=True, limit=1000):
+        for page in self._pages(
+            "conversations.list",
+            types="public_channel,private_channel",
+            exclude_archived=True,
+            limit=1000,
+        ):
             for channel in page.get("channels", []):
                 yield Channel(
                     id=channel["id"], name=channel["name"], creator=channel.get("creator")
@@ -257,8 +261,11 @@ class SlackGateway:
             info = {}
         profile = info.get("profile") or {}
         name = str(
-            profile.get("display_name") or info.get("real_name") or profile.get("real_name")
-            or info.get("name") or user
+            profile.get("display_name")
+            or info.get("real_name")
+            or profile.get("real_name")
+            or info.get("name")
+            or user
         )
         with self._names_lock:
             self._names[user] = name
@@ -266,8 +273,7 @@ class SlackGateway:
 
     def history(self, channel: str) -> Iterator[dict[str, Any]]:
         """Every top-level message of the channel, newest first, following cursors."""
-        for page in self._pages("conversations.history", channel=channel,
-                                limit=HISTORY_PAGE_SIZE):
+        for page in self._pages("conversations.history", channel=channel, limit=HISTORY_PAGE_SIZE):
             yield from page.get("messages", [])
 
     def replies(
@@ -279,8 +285,13 @@ class SlackGateway:
         messages are de-duplicated by ts.
         """
         seen = {thread_ts}
-        pages = self._pages("conversations.replies", channel=channel, ts=thread_ts,
-                            limit=HISTORY_PAGE_SIZE, **({"oldest": oldest} if oldest else {}))
+        pages = self._pages(
+            "conversations.replies",
+            channel=channel,
+            ts=thread_ts,
+            limit=HISTORY_PAGE_SIZE,
+            **({"oldest": oldest} if oldest else {}),
+        )
         for page in pages:
             for message in page.get("messages", []):
                 ts = str(message.get("ts"))

@@ -90,10 +90,16 @@ def llm_config(settings: Settings) -> LlmConfig | None:
         return None
     for name, value in values.items():
         if not value:
-            raise ConfigError(name, "is missing: the AI draft summary needs LLM_BASE_URL, "
-                                    "LLM_API_KEY and LLM_MODEL together (or none of them)")
-    return LlmConfig(base_url=str(settings.llm_base_url), model=str(settings.llm_model),
-                     api_key=str(settings.llm_api_key))
+            raise ConfigError(
+                name,
+                "is missing: the AI draft summary needs LLM_BASE_URL, "
+                "LLM_API_KEY and LLM_MODEL together (or none of them)",
+            )
+    return LlmConfig(
+        base_url=str(settings.llm_base_url),
+        model=str(settings.llm_model),
+        api_key=str(settings.llm_api_key),
+    )
 
 
 class ChatModel(Protocol):
@@ -117,13 +123,18 @@ class OpenAIChat:
             import openai
         except ImportError:
             raise ConfigError(
-                "LLM_BASE_URL", "is set but the optional 'openai' package is not installed: "
-                "pip install 'firebreak[ai]' (or unset LLM_BASE_URL, LLM_API_KEY, LLM_MODEL)"
+                "LLM_BASE_URL",
+                "is set but the optional 'openai' package is not installed: "
+                "pip install 'firebreak[ai]' (or unset LLM_BASE_URL, LLM_API_KEY, LLM_MODEL)",
             ) from None
         self._errors: tuple[type[BaseException], ...] = (openai.OpenAIError,)
         self._config = config
-        self._client = openai.OpenAI(base_url=config.base_url, api_key=config.api_key,
-                                     timeout=config.timeout_s, max_retries=config.max_retries)
+        self._client = openai.OpenAI(
+            base_url=config.base_url,
+            api_key=config.api_key,
+            timeout=config.timeout_s,
+            max_retries=config.max_retries,
+        )
 
     @property
     def model(self) -> str:
@@ -133,8 +144,7 @@ class OpenAIChat:
         try:
             response = self._client.chat.completions.create(
                 model=self._config.model,
-                messages=[{"role": "system", "content": system},
-                          {"role": "user", "content": user}],
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
                 max_tokens=MAX_OUTPUT_TOKENS,
                 temperature=0.2,
             )
@@ -176,7 +186,7 @@ def trim(lines: Sequence[str], budget: int = MAX_TRANSCRIPT_CHARS) -> str:
         used += len(line) + 1
     tail: list[str] = []
     used = 0
-    for line in reversed(lines[len(head):]):
+    for line in reversed(lines[len(head) :]):
         if used + len(line) + 1 > budget - head_budget:
             break
         tail.append(line)
@@ -186,9 +196,11 @@ def trim(lines: Sequence[str], budget: int = MAX_TRANSCRIPT_CHARS) -> str:
 
 
 def prompt(label: str, incident: Incident, transcript: str) -> str:
-    return (f"Incident {label}: {incident.title}\n"
-            f"Status: {incident.status}; severity: {incident.severity}\n\n"
-            f"Slack transcript (times are UTC; replies are indented):\n{transcript}")
+    return (
+        f"Incident {label}: {incident.title}\n"
+        f"Status: {incident.status}; severity: {incident.severity}\n\n"
+        f"Slack transcript (times are UTC; replies are indented):\n{transcript}"
+    )
 
 
 # --- the callout ------------------------------------------------------------------------------
@@ -198,8 +210,11 @@ def callout(summary: str, model: str, when: str) -> Block:
     """The labelled callout: the label in bold, who wrote it and when, then the draft."""
     rich: list[RichText] = [
         nb.text(LABEL, bold=True),
-        nb.text(f" · {model} · {when} · a draft from the Slack transcript; check it "
-                "before relying on it.\n\n", italic=True),
+        nb.text(
+            f" · {model} · {when} · a draft from the Slack transcript; check it "
+            "before relying on it.\n\n",
+            italic=True,
+        ),
         nb.text(summary[:MAX_SUMMARY_CHARS]),
     ]
     return nb.callout(nb.split_rich_text(rich)[: nb.MAX_RICH_TEXT_ITEMS], EMOJI)
@@ -210,8 +225,15 @@ def is_summary_callout(block: Block) -> bool:
 
 
 def _summary_heading(top: Sequence[Block]) -> Block | None:
-    return next((b for b in top if str(b.get("type")) in nb.HEADING_TYPES
-                 and nb.plain_text(b).strip() == SUMMARY_HEADING), None)
+    return next(
+        (
+            b
+            for b in top
+            if str(b.get("type")) in nb.HEADING_TYPES
+            and nb.plain_text(b).strip() == SUMMARY_HEADING
+        ),
+        None,
+    )
 
 
 def _is_gone(error: NotionError) -> bool:
@@ -222,8 +244,15 @@ def _is_gone(error: NotionError) -> bool:
 class DraftSummary:
     """Writes and refreshes the page's AI draft summary; see the module docstring."""
 
-    def __init__(self, *, store: Store, notion: NotionGateway, model: ChatModel, clock: Clock,
-                 label: Callable[[Incident], str]) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        notion: NotionGateway,
+        model: ChatModel,
+        clock: Clock,
+        label: Callable[[Incident], str],
+    ) -> None:
         self.store = store
         self.notion = notion
         self.model = model
@@ -241,12 +270,16 @@ class DraftSummary:
             lines = self.read_transcript(transcript_id)
             if not lines:
                 return False
-            text = self.model.complete(SYSTEM_PROMPT,
-                                       prompt(self.label(incident), incident, trim(lines)))
+            text = self.model.complete(
+                SYSTEM_PROMPT, prompt(self.label(incident), incident, trim(lines))
+            )
             self._write(incident, page_id, callout(text, self.model.model, self._now()))
         except FirebreakError as error:
-            log.warning("AI draft summary of incident %s skipped (the dump is fine): %s",
-                        incident.id, error.user_message)
+            log.warning(
+                "AI draft summary of incident %s skipped (the dump is fine): %s",
+                incident.id,
+                error.user_message,
+            )
             return False
         log.info("AI draft summary of incident %s written", incident.id)
         return True
@@ -268,8 +301,9 @@ class DraftSummary:
         for block in top:
             lines.append(nb.plain_text(block))
             if str(block["id"]) in read:
-                lines += ["    " + nb.plain_text(c)
-                          for c in self.notion.list_children(str(block["id"]))]
+                lines += [
+                    "    " + nb.plain_text(c) for c in self.notion.list_children(str(block["id"]))
+                ]
         return [line for line in lines if line.strip()]
 
     # writing
@@ -285,14 +319,19 @@ class DraftSummary:
             except NotionError as error:
                 if not _is_gone(error):
                     raise
-                log.info("AI draft summary of incident %s was deleted; adding it again",
-                         incident_id)
+                log.info(
+                    "AI draft summary of incident %s was deleted; adding it again", incident_id
+                )
                 self.store.delete_artifact(incident_id, Kind.AI_SUMMARY)
         ensure_artifact(
-            self.store, incident_id, Kind.AI_SUMMARY,
+            self.store,
+            incident_id,
+            Kind.AI_SUMMARY,
             create=lambda: Made(self._insert(page_id, block)),
             find=lambda: self._find(page_id, block),
-            clock=self.clock, settle_seconds=self.notion.timeout_s, what="AI draft summary",
+            clock=self.clock,
+            settle_seconds=self.notion.timeout_s,
+            what="AI draft summary",
         )
 
     def _insert(self, page_id: str, block: Block) -> str:
@@ -304,19 +343,25 @@ class DraftSummary:
 
     def _find(self, page_id: str, block: Block) -> Made | None:
         """Adopt the callout an unanswered insert made, bringing its text up to date."""
-        found = next((b for b in self.notion.list_children(page_id) if is_summary_callout(b)),
-                     None)
+        found = next((b for b in self.notion.list_children(page_id) if is_summary_callout(b)), None)
         if found is None:
             return None
         self.notion.update_block(str(found["id"]), {"callout": block["callout"]})
         return Made(str(found["id"]))
 
 
-def build_summary(settings: Settings, *, store: Store, notion: NotionGateway, clock: Clock,
-                  label: Callable[[Incident], str]) -> DraftSummary | None:
+def build_summary(
+    settings: Settings,
+    *,
+    store: Store,
+    notion: NotionGateway,
+    clock: Clock,
+    label: Callable[[Incident], str],
+) -> DraftSummary | None:
     """The draft summary when the LLM settings ask for it; ConfigError if they are unusable."""
     config = llm_config(settings)
     if config is None:
         return None
-    return DraftSummary(store=store, notion=notion, model=OpenAIChat(config), clock=clock,
-                        label=label)
+    return DraftSummary(
+        store=store, notion=notion, model=OpenAIChat(config), clock=clock, label=label
+    )

@@ -36,13 +36,24 @@ def event_key(event: IncidentEvent) -> str:
     return f"{EVENT_PREFIX}{event.id}"
 
 
-def record_pin(store: Store, incident: Incident, *, user: str | None, message: dict[str, Any],
-               permalink: str, clock: Clock) -> IncidentEvent:
+def record_pin(
+    store: Store,
+    incident: Incident,
+    *,
+    user: str | None,
+    message: dict[str, Any],
+    permalink: str,
+    clock: Clock,
+) -> IncidentEvent:
     """A `pinned` event at the pinned message's own time, with its permalink."""
     ts = str(message.get("ts") or "")
     at = ts_datetime(ts) if ts else clock()
-    data = {"ts": ts, "text": str(message.get("text") or "")[:500], "permalink": permalink,
-            "author": message.get("user")}
+    data = {
+        "ts": ts,
+        "text": str(message.get("text") or "")[:500],
+        "permalink": permalink,
+        "author": message.get("user"),
+    }
     return store.add_event(int(incident.id), "pinned", user, data, at)
 
 
@@ -57,16 +68,23 @@ def describe(event: IncidentEvent, user_name: UserName) -> list[RichText]:
     if kind == "pinned":
         author = user_name(str(data["author"])) if data.get("author") else "someone"
         link = str(data.get("permalink") or "") or None
-        return [when, nb.text(f"{who} pinned a message by {author}: "),
-                nb.text(str(data.get("text") or "message"), link=link)]
+        return [
+            when,
+            nb.text(f"{who} pinned a message by {author}: "),
+            nb.text(str(data.get("text") or "message"), link=link),
+        ]
     if kind == "commander_changed":
-        return [when, nb.text(f"Commander: {user_name(str(data.get('from')))} → "
-                              f"{user_name(str(data.get('to')))} (by {who})")]
+        return [
+            when,
+            nb.text(
+                f"Commander: {user_name(str(data.get('from')))} → "
+                f"{user_name(str(data.get('to')))} (by {who})"
+            ),
+        ]
     if kind.endswith("_changed"):
         what = kind.removesuffix("_changed").capitalize()
         reason = f": {data['reason']}" if data.get("reason") else ""
-        return [when, nb.text(f"{what}: {data.get('from')} → {data.get('to')} "
-                              f"(by {who}){reason}")]
+        return [when, nb.text(f"{what}: {data.get('from')} → {data.get('to')} (by {who}){reason}")]
     return [when, nb.text(f"{kind.replace('_', ' ').capitalize()} by {who}")]
 
 
@@ -95,11 +113,15 @@ class Timeline:
         self.clock = clock
 
     def pending(self, incident: Incident, written: set[str]) -> list[IncidentEvent]:
-        return [e for e in self.store.events(int(incident.id))
-                if str(e.kind) not in HIDDEN_KINDS and event_key(e) not in written]
+        return [
+            e
+            for e in self.store.events(int(incident.id))
+            if str(e.kind) not in HIDDEN_KINDS and event_key(e) not in written
+        ]
 
-    def adopt(self, incident: Incident, top: Sequence[Block], written: set[str],
-              user_name: UserName) -> int:
+    def adopt(
+        self, incident: Incident, top: Sequence[Block], written: set[str], user_name: UserName
+    ) -> int:
         """Record pending events an unanswered append already wrote (matched by their text).
 
         Timeline lines have no permalink to carry an id, but each is rendered from its
@@ -108,8 +130,11 @@ class Timeline:
         section = find_section(top)
         if section is None:
             return 0
-        lines = {nb.plain_text(b): str(b["id"]) for b in top[section[0] + 1 : section[1] + 1]
-                 if b.get("type") == "bulleted_list_item"}
+        lines = {
+            nb.plain_text(b): str(b["id"])
+            for b in top[section[0] + 1 : section[1] + 1]
+            if b.get("type") == "bulleted_list_item"
+        }
         found = []
         for event in self.pending(incident, written):
             text = "".join(nb.item_plain_text(i) for i in describe(event, user_name))
@@ -118,8 +143,14 @@ class Timeline:
         self.store.save_transcript_entries(int(incident.id), found, self.clock())
         return len(found)
 
-    def sync(self, incident: Incident, page_id: str, top: Sequence[Block],
-             written: set[str], user_name: UserName) -> int:
+    def sync(
+        self,
+        incident: Incident,
+        page_id: str,
+        top: Sequence[Block],
+        written: set[str],
+        user_name: UserName,
+    ) -> int:
         """Write the pending events in time order; returns how many. None pending: no request.
 
         A pending event goes right after the latest written event that precedes it, so a
@@ -141,15 +172,16 @@ class Timeline:
         log.info("timeline of incident %s: %d new event(s)", incident.id, len(events))
         return len(events)
 
-    def _groups(self, incident: Incident, top: Sequence[Block], section: tuple[int, int],
-                pending: set[str]) -> list[tuple[str, list[IncidentEvent]]]:
+    def _groups(
+        self, incident: Incident, top: Sequence[Block], section: tuple[int, int], pending: set[str]
+    ) -> list[tuple[str, list[IncidentEvent]]]:
         """Runs of consecutive pending events (in time order), each with the block to
         append it after: the written event just before the run, or where the lines start."""
         recorded = self.store.transcript_ts(int(incident.id))
-        events = [e for e in self.store.events(int(incident.id))
-                  if str(e.kind) not in HIDDEN_KINDS]
-        anchor = _start_anchor(top, section, {recorded[k] for k in recorded
-                                              if k.startswith(EVENT_PREFIX)})
+        events = [e for e in self.store.events(int(incident.id)) if str(e.kind) not in HIDDEN_KINDS]
+        anchor = _start_anchor(
+            top, section, {recorded[k] for k in recorded if k.startswith(EVENT_PREFIX)}
+        )
         groups: list[tuple[str, list[IncidentEvent]]] = []
         for event in events:
             key = event_key(event)
@@ -161,12 +193,18 @@ class Timeline:
                 anchor = recorded[key]
         return groups
 
-    def _append(self, incident: Incident, page_id: str, blocks: list[Block],
-                anchor: str | None, events: Sequence[IncidentEvent]) -> None:
+    def _append(
+        self,
+        incident: Incident,
+        page_id: str,
+        blocks: list[Block],
+        anchor: str | None,
+        events: Sequence[IncidentEvent],
+    ) -> None:
         """One append, marked in flight, then its events recorded (like transcript batches)."""
         self.store.begin_transcript_write(int(incident.id), page_id, self.clock())
         ids = self.notion.append_blocks(page_id, blocks, after=anchor)
-        ids = ids[len(ids) - len(events):]
+        ids = ids[len(ids) - len(events) :]
         self.store.save_transcript_entries(
             int(incident.id),
             [(event_key(e), block_id, None) for e, block_id in zip(events, ids, strict=True)],

@@ -96,8 +96,16 @@ class ChannelProgress:
     reconciler's), carries on editing the same message instead of leaving it stale.
     """
 
-    def __init__(self, slack: SlackGateway, store: Store, incident: Incident, clock: Clock,
-                 *, post_new: bool = True, say_failure: bool = False) -> None:
+    def __init__(
+        self,
+        slack: SlackGateway,
+        store: Store,
+        incident: Incident,
+        clock: Clock,
+        *,
+        post_new: bool = True,
+        say_failure: bool = False,
+    ) -> None:
         self.slack = slack
         #: Post a failure even without a progress message: a dump nobody asked for by
         #: hand (a status change's) has no one else to tell.
@@ -118,8 +126,9 @@ class ChannelProgress:
                 self._edit(progress_text(0, total))
             elif total > PROGRESS_THRESHOLD and self.post_new:
                 self.ts = self.slack.post_message(self.channel, progress_text(0, total))
-                self.store.save_artifact(self.incident_id, PROGRESS_KIND, self.ts, None,
-                                         self.clock())
+                self.store.save_artifact(
+                    self.incident_id, PROGRESS_KIND, self.ts, None, self.clock()
+                )
                 self._last_edit = time.monotonic()
 
     def advance(self, done: int, total: int) -> None:
@@ -155,8 +164,10 @@ def done_text(written: int, url: str) -> str:
 
 def failure_text(error: BaseException) -> str:
     reason = getattr(error, "user_message", None) or "an unexpected error (see the bot's log)"
-    return (f"Transcript stopped: {reason}. What was written is kept; "
-            "`/incident dumpslack` resumes where it stopped.")
+    return (
+        f"Transcript stopped: {reason}. What was written is kept; "
+        "`/incident dumpslack` resumes where it stopped."
+    )
 
 
 class DumpBusy(FirebreakError):
@@ -194,8 +205,10 @@ def _ignore(_text: str) -> None:
 
 
 def _log_failure(error: BaseException) -> None:
-    log.warning("transcript dump failed (it stays requested; the reconciler retries): %s",
-                getattr(error, "user_message", repr(error)))
+    log.warning(
+        "transcript dump failed (it stays requested; the reconciler retries): %s",
+        getattr(error, "user_message", repr(error)),
+    )
 
 
 def _is_kept(message: dict[str, Any], bot_user: str, bot_id: str | None) -> bool:
@@ -208,9 +221,17 @@ def _is_kept(message: dict[str, Any], bot_user: str, bot_id: str | None) -> bool
 
 
 class TranscriptService:
-    def __init__(self, *, store: Store, slack: SlackGateway, notion: NotionGateway,
-                 postmortem: PostmortemService, clock: Clock, jobs: Jobs | None = None,
-                 summary: DraftSummary | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        slack: SlackGateway,
+        notion: NotionGateway,
+        postmortem: PostmortemService,
+        clock: Clock,
+        jobs: Jobs | None = None,
+        summary: DraftSummary | None = None,
+    ) -> None:
         self.store = store
         self.jobs = jobs
         self.slack = slack
@@ -240,17 +261,24 @@ class TranscriptService:
         self.start(incident, say=_ignore, on_error=_log_failure, say_failure=True)
         return True
 
-    def start(self, incident: Incident, *, say: Callable[[str], None],
-              on_error: Callable[[BaseException], None], announce: bool = True,
-              say_failure: bool = False) -> None:
+    def start(
+        self,
+        incident: Incident,
+        *,
+        say: Callable[[str], None],
+        on_error: Callable[[BaseException], None],
+        announce: bool = True,
+        say_failure: bool = False,
+    ) -> None:
         """Dump on the dumps pool (inline without one); `say` gets the one-line outcome.
 
         `announce=False` (the reconciler's retries) posts no new progress message, so a
         dump that keeps failing doesn't post one every pass; it still edits the message
         of the dump it resumes.
         """
-        progress = ChannelProgress(self.slack, self.store, incident, self.clock,
-                                   post_new=announce, say_failure=say_failure)
+        progress = ChannelProgress(
+            self.slack, self.store, incident, self.clock, post_new=announce, say_failure=say_failure
+        )
 
         def run() -> None:
             try:
@@ -292,8 +320,9 @@ class TranscriptService:
             if self.store.latest_pending_dump(int(incident.id)) is None:
                 return result
 
-    def _drain(self, incident: Incident, progress: Progress, total: DumpResult | None
-               ) -> DumpResult:
+    def _drain(
+        self, incident: Incident, progress: Progress, total: DumpResult | None
+    ) -> DumpResult:
         """Dump once, then again while requests arrived during the dump."""
         incident_id = int(incident.id)
         total = total or DumpResult()
@@ -304,8 +333,7 @@ class TranscriptService:
             except Exception as error:  # said in the progress message, then re-raised
                 progress.fail(error)
                 raise
-            total = DumpResult(total.written + once.written, total.events + once.events,
-                               once.url)
+            total = DumpResult(total.written + once.written, total.events + once.events, once.url)
             if up_to is not None:
                 self.store.finish_dump_requests(incident_id, up_to, self.clock())
             if self.store.latest_pending_dump(incident_id) is None:
@@ -334,12 +362,17 @@ class TranscriptService:
         progress.start(plan.messages)
         done = self._write_units(incident, heading_id, plan.units, progress, plan.messages)
         self._write_late(incident, channel, recorded, plan.late, progress, done, plan.messages)
-        events = self.timeline.sync(incident, str(page.external_id), top,
-                                    set(recorded.keys()), self.slack.user_name)
+        events = self.timeline.sync(
+            incident, str(page.external_id), top, set(recorded.keys()), self.slack.user_name
+        )
         if plan.messages and self.summary is not None:  # never raises; skips private ones
             self.summary.refresh(incident, str(page.external_id), heading_id)
-        log.info("dump of incident %s: %d new message(s), %d event(s)",
-                 incident.id, plan.messages, events)
+        log.info(
+            "dump of incident %s: %d new message(s), %d event(s)",
+            incident.id,
+            plan.messages,
+            events,
+        )
         return DumpResult(plan.messages, events, str(page.url or ""))
 
     # -- the heading -------------------------------------------------------------------------
@@ -374,11 +407,11 @@ class TranscriptService:
         write = self.store.unfinished_transcript_write(incident_id)
         if write is None:
             return
-        wait_until_settled(write.started_at + timedelta(seconds=self.notion.timeout_s),
-                           self.clock)
+        wait_until_settled(write.started_at + timedelta(seconds=self.notion.timeout_s), self.clock)
 
-    def _adopt_unfinished(self, incident: Incident, page_id: str, heading_id: str,
-                          top: Sequence[Block]) -> None:
+    def _adopt_unfinished(
+        self, incident: Incident, page_id: str, heading_id: str, top: Sequence[Block]
+    ) -> None:
         """Record, by permalink ts, blocks an unanswered append wrote; then clear the mark.
 
         The mark names the append's parent: the heading (messages), a message block (late
@@ -409,8 +442,9 @@ class TranscriptService:
         self.store.end_transcript_write(incident_id, self.clock())
         log.info("adopted %d transcript block(s) of an unanswered append", len(entries))
 
-    def _adopt_replies(self, block_id: str, thread_ts: str, recorded: dict[str, str]
-                       ) -> list[tuple[str, str, str | None]]:
+    def _adopt_replies(
+        self, block_id: str, thread_ts: str, recorded: dict[str, str]
+    ) -> list[tuple[str, str, str | None]]:
         found: list[tuple[str, str, str | None]] = []
         for child in self.notion.list_children(block_id):
             ts = render.linked_ts(child)
@@ -462,8 +496,9 @@ class TranscriptService:
                 newest[thread] = ts
         return newest
 
-    def _new_replies(self, channel: str, parent: dict[str, Any], after: str,
-                     recorded: dict[str, str]) -> list[dict[str, Any]]:
+    def _new_replies(
+        self, channel: str, parent: dict[str, Any], after: str, recorded: dict[str, str]
+    ) -> list[dict[str, Any]]:
         """Kept replies newer than `after` and not written; no request without replies."""
         if not parent.get("reply_count"):
             return []
@@ -473,13 +508,14 @@ class TranscriptService:
         bot_user, bot_id = self.slack.bot_user_id, self.slack.bot_id
         oldest = after if after != str(parent["ts"]) else None
         return [
-            reply for reply in self.slack.replies(channel, str(parent["ts"]), oldest=oldest)
-            if str(reply["ts"]) not in recorded and float(str(reply["ts"])) > float(after)
+            reply
+            for reply in self.slack.replies(channel, str(parent["ts"]), oldest=oldest)
+            if str(reply["ts"]) not in recorded
+            and float(str(reply["ts"])) > float(after)
             and _is_kept(reply, bot_user, bot_id)
         ]
 
-    def _block(self, channel: str, message: dict[str, Any], replies: Sequence[Block] = ()
-               ) -> Block:
+    def _block(self, channel: str, message: dict[str, Any], replies: Sequence[Block] = ()) -> Block:
         ts = str(message["ts"])
         thread = message.get("thread_ts")
         user = str(message.get("user") or "")
@@ -494,8 +530,14 @@ class TranscriptService:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def _write_units(self, incident: Incident, heading_id: str, units: list[_Unit],
-                     progress: Progress, total: int) -> int:
+    def _write_units(
+        self,
+        incident: Incident,
+        heading_id: str,
+        units: list[_Unit],
+        progress: Progress,
+        total: int,
+    ) -> int:
         """Append top-level blocks in as few requests as Notion's limits allow."""
         done = 0
         for batch in _batches(units):
@@ -512,9 +554,16 @@ class TranscriptService:
             progress.advance(done, total)
         return done
 
-    def _write_late(self, incident: Incident, channel: str, recorded: dict[str, str],
-                    late: dict[str, list[dict[str, Any]]], progress: Progress,
-                    done: int, total: int) -> None:
+    def _write_late(
+        self,
+        incident: Incident,
+        channel: str,
+        recorded: dict[str, str],
+        late: dict[str, list[dict[str, Any]]],
+        progress: Progress,
+        done: int,
+        total: int,
+    ) -> None:
         """New replies to threads already written go under their parent's block."""
         incident_id = int(incident.id)
         for parent_ts, replies in late.items():
@@ -522,7 +571,8 @@ class TranscriptService:
             self.store.begin_transcript_write(incident_id, parent_block, self.clock())
             self.notion.append_blocks(parent_block, [self._block(channel, r) for r in replies])
             self.store.save_transcript_entries(
-                incident_id, [(str(r["ts"]), parent_block, parent_ts) for r in replies],
+                incident_id,
+                [(str(r["ts"]), parent_block, parent_ts) for r in replies],
                 self.clock(),
             )
             self.store.end_transcript_write(incident_id, self.clock())
@@ -536,4 +586,3 @@ def _batches(units: list[_Unit]) -> Iterator[list[_Unit]]:
     for chunk in plan_chunks([u.block for u in units]):
         yield units[start : start + len(chunk)]
         start += len(chunk)
-

@@ -432,8 +432,11 @@ class Store:
             incident=incident_id, parent_id=parent_id, started_at=_utc(now), finished_at=None
         ).on_conflict(
             conflict_target=[TranscriptWrite.incident],
-            preserve=[TranscriptWrite.parent_id, TranscriptWrite.started_at,
-                      TranscriptWrite.finished_at],
+            preserve=[
+                TranscriptWrite.parent_id,
+                TranscriptWrite.started_at,
+                TranscriptWrite.finished_at,
+            ],
         )
         with self.atomic():
             upsert.execute()

@@ -125,6 +125,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """With FIREBREAK_TEST_POSTGRES=1 (as in CI), a skipped PostgreSQL case fails the run."""
     if postgres_enabled() and _skipped_postgres:
-        print(f"\n{len(_skipped_postgres)} PostgreSQL test(s) skipped although "
-              f"{PG_ENV}=1: {_skipped_postgres[:5]}")
+        print(
+            f"\n{len(_skipped_postgres)} PostgreSQL test(s) skipped although "
+            f"{PG_ENV}=1: {_skipped_postgres[:5]}"
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

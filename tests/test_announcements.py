@@ -26,17 +26,24 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-def announcer(store: Store, slack: FakeSlack, channel: str, clock: Clock = utcnow
-              ) -> Announcer:
+def announcer(store: Store, slack: FakeSlack, channel: str, clock: Clock = utcnow) -> Announcer:
     gateway = SlackGateway(build_web_client(slack.bot_token, slack.base_url))
-    return Announcer(store=store, slack=gateway, numbering=Numbering(), clock=clock,
-                     channel_id=channel)
+    return Announcer(
+        store=store, slack=gateway, numbering=Numbering(), clock=clock, channel_id=channel
+    )
 
 
 def incident(store: Store, *, private: bool = False, channel: str = "C0INCIDENT") -> Incident:
     made, _ = store.create_incident(
-        title="Checkout is down", severity="P2", reporter="U0ALICE", commander="U0ALICE",
-        private=private, request_key=None, number_start=1, now=utcnow())
+        title="Checkout is down",
+        severity="P2",
+        reporter="U0ALICE",
+        commander="U0ALICE",
+        private=private,
+        request_key=None,
+        number_start=1,
+        now=utcnow(),
+    )
     store.set_channel(int(made.id), channel, "inc-1-checkout-is-down", utcnow())
     fresh = store.get_incident(int(made.id))
     assert fresh is not None
@@ -68,7 +75,8 @@ def test_concurrent_triggers_post_one_announcement(store: Store, slack: FakeSlac
     assert sorted(outcomes) == ["created"] + ["existing"] * 5
     [message] = bot_messages(slack, channel)
     assert message["text"] == (
-        "INC-1: Checkout is down · P2 · active · commander <@U0ALICE> · <#C0INCIDENT>")
+        "INC-1: Checkout is down · P2 · active · commander <@U0ALICE> · <#C0INCIDENT>"
+    )
     artifact = store.get_artifact(int(target.id), Kind.ANNOUNCEMENT)
     assert artifact is not None and artifact.external_id == message["ts"]
 
@@ -93,8 +101,9 @@ def test_a_lost_post_is_adopted_not_repeated(store: Store, slack: FakeSlack) -> 
     slack.add_user("U0ALICE", "alice")
     target = incident(store)
     slack.post(channel, "U0ALICE", "INC-1: an impostor's message")
-    lost_ts = slack.post(channel, slack.bot_user_id, "INC-1: Checkout is down · P2 · active",
-                         subtype="bot_message")
+    lost_ts = slack.post(
+        channel, slack.bot_user_id, "INC-1: Checkout is down · P2 · active", subtype="bot_message"
+    )
     slack.post(channel, slack.bot_user_id, "INC-10: another incident", subtype="bot_message")
     store.record_attempt(int(target.id), Kind.ANNOUNCEMENT, utcnow(), OWNER)
     # The earlier attempt's request could have landed up to the Slack timeout later;

@@ -105,7 +105,11 @@ def test_the_command_exits_non_zero_on_a_failure(rig: Rig, tmp_path: os.PathLike
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NOTION_"))}
     done = subprocess.run(
         [sys.executable, "-m", "bolt_app", "check"],
-        cwd=tmp_path, env={**env, **rig.env}, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env={**env, **rig.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 1, done.stderr
     assert "✗ Slack bot scopes: missing users:read" in done.stdout

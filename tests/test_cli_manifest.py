@@ -60,7 +60,11 @@ def test_yaml_emitter_writes_block_style_and_quotes_what_yaml_would_misread() ->
 def test_the_command_prints_the_manifest() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bolt_app", "manifest"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert done.stdout == manifest.render()
     for scope in BOT_SCOPES:

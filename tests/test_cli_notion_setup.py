@@ -28,7 +28,11 @@ def setup(notion: FakeNotion, parent: str, cwd: Path) -> subprocess.CompletedPro
     env |= {"NOTION_TOKEN": NOTION_TOKEN, "NOTION_API_BASE_URL": notion.base_url}
     return subprocess.run(
         [sys.executable, "-m", "bolt_app", "notion-setup", "--parent", parent],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -36,8 +40,9 @@ def test_creates_a_database_the_bot_accepts_and_prints_its_id(
     notion: FakeNotion, tmp_path: Path
 ) -> None:
     parent = notion.add_page("Incidents")
-    done = setup(notion, f"https://www.notion.so/acme/Incidents-{parent.replace('-', '')}",
-                 tmp_path)
+    done = setup(
+        notion, f"https://www.notion.so/acme/Incidents-{parent.replace('-', '')}", tmp_path
+    )
     assert done.returncode == 0, done.stderr
     line = next(x for x in done.stdout.splitlines() if x.startswith("NOTION_POSTMORTEM_"))
     database_id = line.split("=", 1)[1]
@@ -46,11 +51,19 @@ def test_creates_a_database_the_bot_accepts_and_prints_its_id(
     gateway.close()
     assert (schema.title, schema.incident) == ("Name", "Incident")
     assert (schema.severity, schema.status, schema.declared, schema.channel) == (
-        "Severity", "Status", "Declared", "Channel"
+        "Severity",
+        "Status",
+        "Declared",
+        "Channel",
     )
     options = notion.data_source(schema.data_source_id)["properties"]["Status"]["select"]
     assert [o["name"] for o in options["options"]] == [
-        "Active", "Mitigated", "Resolved", "Postmortem", "Done", "Canceled"
+        "Active",
+        "Mitigated",
+        "Resolved",
+        "Postmortem",
+        "Done",
+        "Canceled",
     ]
 
 
@@ -64,7 +77,11 @@ def test_without_a_notion_token_it_names_the_setting(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NOTION_"))}
     done = subprocess.run(
         [sys.executable, "-m", "bolt_app", "notion-setup", "--parent", "0" * 32],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert done.stderr.strip() == (

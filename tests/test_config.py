@@ -115,8 +115,12 @@ def test_tokens_never_appear_in_repr() -> None:
 def test_missing_token_exits_2_with_one_line(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", **settings_with(SLACK_BOT_TOKEN=None)}
     result = subprocess.run(
-        [sys.executable, "-m", "bolt_app"], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "bolt_app"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -133,13 +137,18 @@ def test_a_malformed_database_url_never_shows_its_password() -> None:
 
 
 def test_a_database_url_without_a_database_exits_2_with_one_line(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin",
-           **settings_with(DATABASE_URL="postgresql://bob:hunter2@127.0.0.1:5432")}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        **settings_with(DATABASE_URL="postgresql://bob:hunter2@127.0.0.1:5432"),
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "bolt_app"], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "bolt_app"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "firebreak: DATABASE_URL doesn't work")
+    assert result.stderr.strip().splitlines()[-1].startswith("firebreak: DATABASE_URL doesn't work")

@@ -38,7 +38,10 @@ def test_declare_creates_channel_invite_topic_intro_and_bookmark(bot: Bot) -> No
 
     incident = bot.incident(1)
     assert (incident.title, incident.status, incident.severity) == (
-        "Checkout is down", "active", "P3")
+        "Checkout is down",
+        "active",
+        "P3",
+    )
     assert (incident.reporter, incident.commander) == ("U0ALICE", "U0ALICE")
     assert incident.channel_id == channel["id"]
     assert [e.kind for e in bot.services.store.events(int(incident.id))] == ["declared"]
@@ -67,8 +70,9 @@ def test_declare_from_a_dm_answers_the_declarer(bot: Bot) -> None:
         ("declare " + "x" * 5000, "That title is 5,000 characters"),
     ],
 )
-def test_bad_or_helpful_input_is_answered_in_the_ack(bot: Bot, text: str, answer: str | None
-                                                     ) -> None:
+def test_bad_or_helpful_input_is_answered_in_the_ack(
+    bot: Bot, text: str, answer: str | None
+) -> None:
     envelope = bot.command(text)
     ack = bot.ack_text(envelope)
     if answer is None:
@@ -117,8 +121,9 @@ def test_429_on_create_is_retried_without_delaying_the_ack(bot: Bot) -> None:
 def test_dropped_socket_reconnects_and_the_next_envelope_is_handled(bot: Bot) -> None:
     before = bot.slack.connections_total
     bot.slack.drop_sockets()
-    bot.slack.wait_for(lambda: bot.slack.connections_total > before and
-                       bot.slack.connection_count == 1, timeout=10)
+    bot.slack.wait_for(
+        lambda: bot.slack.connections_total > before and bot.slack.connection_count == 1, timeout=10
+    )
     envelope = bot.command("help")
     assert bot.ack_text(envelope).startswith("*/incident* commands:")
 
@@ -144,15 +149,21 @@ def open_form(bot: Bot) -> dict[str, Any]:
     [
         ("   ", "P3", {blocks.TITLE_BLOCK: "An incident needs a title"}),
         ("fine", "P9", {blocks.SEVERITY_BLOCK: "Severity must be one of P0, P1, P2, P3, P4"}),
-        ("x" * 600, "P9", {blocks.TITLE_BLOCK: "That title is 600 characters",
-                           blocks.SEVERITY_BLOCK: "Severity must be one of"}),
+        (
+            "x" * 600,
+            "P9",
+            {
+                blocks.TITLE_BLOCK: "That title is 600 characters",
+                blocks.SEVERITY_BLOCK: "Severity must be one of",
+            },
+        ),
     ],
 )
-def test_the_form_refuses_bad_fields_inline(bot: Bot, title: str, severity: str,
-                                            errors: dict[str, str]) -> None:
+def test_the_form_refuses_bad_fields_inline(
+    bot: Bot, title: str, severity: str, errors: dict[str, str]
+) -> None:
     view = open_form(bot)
-    envelope = bot.slack.view_submission({"id": view["id"]},
-                                         values=form_values(title, severity))
+    envelope = bot.slack.view_submission({"id": view["id"]}, values=form_values(title, severity))
     ack = bot.slack.wait_for_ack(envelope)
     assert ack.payload is not None and ack.payload["response_action"] == "errors"
     assert set(ack.payload["errors"]) == set(errors)
@@ -164,19 +175,22 @@ def test_the_form_refuses_bad_fields_inline(bot: Bot, title: str, severity: str,
 
 def test_the_form_declares_with_its_severity_and_answers_where_it_was_opened(bot: Bot) -> None:
     view = open_form(bot)
-    envelope = bot.slack.view_submission({"id": view["id"]},
-                                         values=form_values("Search is slow", "P1"))
+    envelope = bot.slack.view_submission(
+        {"id": view["id"]}, values=form_values("Search is slow", "P1")
+    )
     assert bot.slack.wait_for_ack(envelope).payload in (None, {})
-    reply = bot.slack.wait_for(lambda: [p for p in bot.slack.responses
-                                        if "Declared INC-1" in str(p.body.get("text"))])
+    reply = bot.slack.wait_for(
+        lambda: [p for p in bot.slack.responses if "Declared INC-1" in str(p.body.get("text"))]
+    )
     assert len(reply) == 1
     bot.wait_idle()
     incident = bot.incident(1)
     assert (incident.title, incident.severity) == ("Search is slow", "P1")
     assert bot.slack.topic(str(incident.channel_id)).startswith("INC-1 · P1 · active")
     # A second submit of the same form is the same incident, not a second one.
-    again = bot.slack.view_submission({"id": view["id"]},
-                                      values=form_values("Search is slow", "P1"))
+    again = bot.slack.view_submission(
+        {"id": view["id"]}, values=form_values("Search is slow", "P1")
+    )
     bot.slack.wait_for_ack(again)
     bot.wait_idle()
     assert bot.services.store.incident_by_number(2) is None
@@ -193,7 +207,8 @@ def test_slack_entities_in_a_title_are_stored_as_typed(bot: Bot) -> None:
 def test_what_the_declarer_describes_in_the_form_is_kept(bot: Bot) -> None:
     view = open_form(bot)
     envelope = bot.slack.view_submission(
-        {"id": view["id"]}, values=form_values("Search is slow", "P2", "p95 is 4 s <since 9:00>"))
+        {"id": view["id"]}, values=form_values("Search is slow", "P2", "p95 is 4 s <since 9:00>")
+    )
     bot.slack.wait_for_ack(envelope)
     bot.wait_idle()
     incident = bot.incident(1)

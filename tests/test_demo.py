@@ -35,8 +35,14 @@ def wait_for_line(lines: queue.Queue[str], text: str, timeout: float) -> None:
 
 def test_demo_plays_an_incident_and_prints_what_users_see(tmp_path: Path) -> None:
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "bolt_app", "demo"], cwd=tmp_path,
-                          env=demo_env(tmp_path), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bolt_app", "demo"],
+        cwd=tmp_path,
+        env=demo_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert time.monotonic() - started < 30
     out = done.stdout
@@ -53,8 +59,14 @@ def test_demo_plays_an_incident_and_prints_what_users_see(tmp_path: Path) -> Non
 
 def test_demo_keep_takes_more_commands_from_demo_say(tmp_path: Path) -> None:
     env = demo_env(tmp_path)
-    demo = subprocess.Popen([sys.executable, "-m", "bolt_app", "demo", "--keep"], cwd=tmp_path,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "bolt_app", "demo", "--keep"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: queue.Queue[str] = queue.Queue()
     assert demo.stdout is not None
     threading.Thread(target=lambda: [lines.put(x) for x in demo.stdout], daemon=True).start()
@@ -62,7 +74,11 @@ def test_demo_keep_takes_more_commands_from_demo_say(tmp_path: Path) -> None:
         wait_for_line(lines, "Ctrl-C stops the demo", timeout=45)
         said = subprocess.run(
             [sys.executable, "-m", "bolt_app", "demo", "say", "/incident severity P2"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert said.returncode == 0, said.stderr
         assert "changed severity: P1 → P2" in said.stdout
@@ -76,8 +92,13 @@ def test_demo_keep_takes_more_commands_from_demo_say(tmp_path: Path) -> None:
 
 
 def test_demo_say_without_a_running_demo_says_how_to_start_one(tmp_path: Path) -> None:
-    said = subprocess.run([sys.executable, "-m", "bolt_app", "demo", "say", "/incident info"],
-                          cwd=tmp_path, env=demo_env(tmp_path), capture_output=True, text=True,
-                          timeout=60)
+    said = subprocess.run(
+        [sys.executable, "-m", "bolt_app", "demo", "say", "/incident info"],
+        cwd=tmp_path,
+        env=demo_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert said.returncode == 1
     assert "python -m bolt_app demo --keep" in said.stderr

@@ -42,14 +42,19 @@ def free_port() -> int:
 
 @pytest.fixture
 def bot(tmp_path: Path) -> Iterator[Bot]:
-    with running_bot(f"sqlite:///{tmp_path / 'firebreak.db'}",
-                     RECONCILE_INTERVAL_SECONDS="3600") as bot:
+    with running_bot(
+        f"sqlite:///{tmp_path / 'firebreak.db'}", RECONCILE_INTERVAL_SECONDS="3600"
+    ) as bot:
         yield bot
 
 
 def test_health_port_is_optional_and_checked() -> None:
-    base = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "NOTION_TOKEN": "ntn_1",
-            "NOTION_POSTMORTEM_DATABASE_ID": "db"}
+    base = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_APP_TOKEN": "xapp-1",
+        "NOTION_TOKEN": "ntn_1",
+        "NOTION_POSTMORTEM_DATABASE_ID": "db",
+    }
     assert load_settings(base, dotenv_path=None).health_port is None
     assert load_settings({**base, "HEALTH_PORT": "8080"}, dotenv_path=None).health_port == 8080
     with pytest.raises(ConfigError, match="HEALTH_PORT is malformed"):
@@ -58,8 +63,9 @@ def test_health_port_is_optional_and_checked() -> None:
 
 def test_healthz_is_200_only_while_every_probe_passes() -> None:
     state = {"socket": True}
-    server = HealthServer(0, {"socket": lambda: state["socket"], "database": lambda: True},
-                          host="127.0.0.1").start()
+    server = HealthServer(
+        0, {"socket": lambda: state["socket"], "database": lambda: True}, host="127.0.0.1"
+    ).start()
     try:
         assert get(server.port) == (200, {"ok": True, "socket": True, "database": True})
         state["socket"] = False
@@ -127,11 +133,23 @@ def test_run_serves_healthz_and_logs_envelopes_as_json(tmp_path: Path) -> None:
     with FakeSlack() as slack, FakeNotion() as notion:
         slack.add_user("U0ALICE", "alice")
         database_id, _ = notion.add_database()
-        env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db",
-                              HEALTH_PORT=str(port), LOG_FORMAT="json")
+        env = bot_environment(
+            slack,
+            notion.base_url,
+            database_id,
+            "sqlite:///firebreak.db",
+            HEALTH_PORT=str(port),
+            LOG_FORMAT="json",
+        )
         env |= {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
-        bot = subprocess.Popen([sys.executable, "-m", "bolt_app"], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "bolt_app"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             slack.wait_connected(1, timeout=30)
             assert slack.wait_for(lambda: _status(port) == 200, timeout=10)
@@ -147,7 +165,10 @@ def test_run_serves_healthz_and_logs_envelopes_as_json(tmp_path: Path) -> None:
     records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     (line,) = [r for r in records if r["logger"] == "bolt_app.envelopes"]
     assert (line["envelope_type"], line["subcommand"], line["outcome"]) == (
-        "/incident", "declare", "acked")
+        "/incident",
+        "declare",
+        "acked",
+    )
     assert isinstance(line["duration_ms"], float)
     assert "xoxb-" not in output and "xapp-" not in output and "ntn_" not in output
 

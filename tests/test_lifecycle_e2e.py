@@ -65,17 +65,22 @@ def announcing_bot(database_url: str, *, bot_in_announce: bool = True) -> Iterat
         slack.add_user(BOB, "bob", real_name="Bob Brown", display_name="bob")
         slack.add_user(CAROL, "carol", real_name="Carol Cole", display_name="carol")
         slack.add_user(OTHER_BOT, "otherbot", is_bot=True, bot_id="B0OTHER")
-        announce = slack.add_channel("incidents", members=[ALICE, BOB, CAROL],
-                                     bot_member=bot_in_announce)
+        announce = slack.add_channel(
+            "incidents", members=[ALICE, BOB, CAROL], bot_member=bot_in_announce
+        )
         database_id, data_source_id = notion.add_database()
-        env = bot_environment(slack, notion.base_url, database_id, database_url,
-                              INCIDENT_ANNOUNCE_CHANNEL=announce,
-                              RECONCILE_INTERVAL_SECONDS="3600")
+        env = bot_environment(
+            slack,
+            notion.base_url,
+            database_id,
+            database_url,
+            INCIDENT_ANNOUNCE_CHANNEL=announce,
+            RECONCILE_INTERVAL_SECONDS="3600",
+        )
         settings = load_settings(env, dotenv_path=None)
         with connected(settings) as (services, app, runner):
             slack.wait_connected(1, timeout=10.0)
-            bot = Bot(settings, services, app, runner, slack, notion, database_id,
-                      data_source_id)
+            bot = Bot(settings, services, app, runner, slack, notion, database_id, data_source_id)
             yield Rig(bot, announce)
             runner.client.auto_reconnect_enabled = False
             slack.drop_sockets()
@@ -95,22 +100,62 @@ def notion_page(rig: Rig) -> dict[str, Any]:
 
 # (command, channel message, topic, Notion status, Notion severity, Notion title)
 JOURNEY = [
-    ("severity P1", "<@U0ALICE> changed severity: P3 → P1",
-     "INC-1 · P1 · active · commander <@U0ALICE>", "Active", "P1", "INC-1: Checkout is down"),
-    ("commander <@U0BOB|bob>", "<@U0ALICE> changed commander: <@U0ALICE> → <@U0BOB>",
-     "INC-1 · P1 · active · commander <@U0BOB>", "Active", "P1", "INC-1: Checkout is down"),
-    ("title Checkout is slow", "<@U0ALICE> changed title: “Checkout is down” → "
-     "“Checkout is slow”", "INC-1 · P1 · active · commander <@U0BOB>", "Active", "P1",
-     "INC-1: Checkout is slow"),
-    ("status mitigated", "<@U0ALICE> changed status: active → mitigated",
-     "INC-1 · P1 · mitigated · commander <@U0BOB>", "Mitigated", "P1", "INC-1: Checkout is slow"),
-    ("status resolved", "<@U0ALICE> changed status: mitigated → resolved",
-     "INC-1 · P1 · resolved · commander <@U0BOB>", "Resolved", "P1", "INC-1: Checkout is slow"),
-    ("status postmortem", "<@U0ALICE> changed status: resolved → postmortem",
-     "INC-1 · P1 · postmortem · commander <@U0BOB>", "Postmortem", "P1",
-     "INC-1: Checkout is slow"),
-    ("status done", "<@U0ALICE> changed status: postmortem → done",
-     "INC-1 · P1 · done · commander <@U0BOB>", "Done", "P1", "INC-1: Checkout is slow"),
+    (
+        "severity P1",
+        "<@U0ALICE> changed severity: P3 → P1",
+        "INC-1 · P1 · active · commander <@U0ALICE>",
+        "Active",
+        "P1",
+        "INC-1: Checkout is down",
+    ),
+    (
+        "commander <@U0BOB|bob>",
+        "<@U0ALICE> changed commander: <@U0ALICE> → <@U0BOB>",
+        "INC-1 · P1 · active · commander <@U0BOB>",
+        "Active",
+        "P1",
+        "INC-1: Checkout is down",
+    ),
+    (
+        "title Checkout is slow",
+        "<@U0ALICE> changed title: “Checkout is down” → “Checkout is slow”",
+        "INC-1 · P1 · active · commander <@U0BOB>",
+        "Active",
+        "P1",
+        "INC-1: Checkout is slow",
+    ),
+    (
+        "status mitigated",
+        "<@U0ALICE> changed status: active → mitigated",
+        "INC-1 · P1 · mitigated · commander <@U0BOB>",
+        "Mitigated",
+        "P1",
+        "INC-1: Checkout is slow",
+    ),
+    (
+        "status resolved",
+        "<@U0ALICE> changed status: mitigated → resolved",
+        "INC-1 · P1 · resolved · commander <@U0BOB>",
+        "Resolved",
+        "P1",
+        "INC-1: Checkout is slow",
+    ),
+    (
+        "status postmortem",
+        "<@U0ALICE> changed status: resolved → postmortem",
+        "INC-1 · P1 · postmortem · commander <@U0BOB>",
+        "Postmortem",
+        "P1",
+        "INC-1: Checkout is slow",
+    ),
+    (
+        "status done",
+        "<@U0ALICE> changed status: postmortem → done",
+        "INC-1 · P1 · done · commander <@U0BOB>",
+        "Done",
+        "P1",
+        "INC-1: Checkout is slow",
+    ),
 ]
 
 
@@ -118,12 +163,14 @@ def test_the_whole_journey(store_url: str) -> None:
     with announcing_bot(store_url) as rig:
         hook_calls: list[tuple[int, str, str]] = []
         rig.bot.services.lifecycle.status_hooks.append(
-            lambda incident, old, new: hook_calls.append((int(incident.number), old, new)))
+            lambda incident, old, new: hook_calls.append((int(incident.number), old, new))
+        )
         incident = rig.declare("Checkout is down")
         channel = str(incident.channel_id)
         [announcement] = rig.announcements()
-        assert announcement["text"].startswith("INC-1: Checkout is down · P3 · active · "
-                                               f"commander <@U0ALICE> · <#{channel}>")
+        assert announcement["text"].startswith(
+            f"INC-1: Checkout is down · P3 · active · commander <@U0ALICE> · <#{channel}>"
+        )
         intro = rig.bot_messages(channel)
 
         for step, (command, message, topic, status, severity, title) in enumerate(JOURNEY, 1):
@@ -141,19 +188,33 @@ def test_the_whole_journey(store_url: str) -> None:
         assert BOB in rig.slack.members(channel)
         [edited] = rig.announcements()
         assert edited["ts"] == announcement["ts"]
-        assert edited["text"].startswith("INC-1: Checkout is slow · P1 · done · "
-                                         "commander <@U0BOB>")
+        assert edited["text"].startswith("INC-1: Checkout is slow · P1 · done · commander <@U0BOB>")
         events = rig.bot.services.store.events(int(incident.id))
         assert [e.kind for e in events] == [
-            "declared", "severity_changed", "commander_changed", "title_changed",
-            "status_changed", "status_changed", "status_changed", "status_changed"]
+            "declared",
+            "severity_changed",
+            "commander_changed",
+            "title_changed",
+            "status_changed",
+            "status_changed",
+            "status_changed",
+            "status_changed",
+        ]
         assert [e.actor for e in events[1:]] == [ALICE] * 7
         assert events[4].data == {"from": "active", "to": "mitigated"}
-        assert hook_calls == [(1, "active", "mitigated"), (1, "mitigated", "resolved"),
-                              (1, "resolved", "postmortem"), (1, "postmortem", "done")]
+        assert hook_calls == [
+            (1, "active", "mitigated"),
+            (1, "mitigated", "resolved"),
+            (1, "resolved", "postmortem"),
+            (1, "postmortem", "done"),
+        ]
         final = rig.bot.incident(1)
         assert (final.status, final.severity, final.commander, final.title) == (
-            "done", "P1", BOB, "Checkout is slow")
+            "done",
+            "P1",
+            BOB,
+            "Checkout is slow",
+        )
         # mitigated, resolved and postmortem each started a transcript dump.
         rig.slack.wait_for(rig.bot.services.dumps.idle, timeout=20)
         with rig.bot.services.store.session():
@@ -203,19 +264,40 @@ def snapshot(rig: Rig, incident: Incident) -> Snapshot:
 
 # (command, who, where ("incident" or "general"), answered in the ack?, answer starts with)
 BAD_INPUT = [
-    ("status fixed", ALICE, "incident", True,
-     "Status must be one of active, mitigated, resolved, postmortem, done, canceled, not `fixed`."),
+    (
+        "status fixed",
+        ALICE,
+        "incident",
+        True,
+        "Status must be one of active, mitigated, resolved, postmortem, done, canceled, "
+        "not `fixed`.",
+    ),
     ("status", ALICE, "incident", True, "Which status?"),
-    ("status done", ALICE, "incident", False,
-     "Can't change the status from active to done. From active it can go to: `mitigated`, "
-     "`canceled`."),
+    (
+        "status done",
+        ALICE,
+        "incident",
+        False,
+        "Can't change the status from active to done. From active it can go to: `mitigated`, "
+        "`canceled`.",
+    ),
     ("status active", ALICE, "incident", False, "The status is already active."),
     ("status canceled", ALICE, "incident", True, "Changing the status to canceled needs a reason"),
-    ("severity P9", ALICE, "incident", True,
-     "Severity must be one of P0, P1, P2, P3, P4, not `P9`."),
+    (
+        "severity P9",
+        ALICE,
+        "incident",
+        True,
+        "Severity must be one of P0, P1, P2, P3, P4, not `P9`.",
+    ),
     ("severity P3", ALICE, "incident", False, "The severity is already P3."),
-    ("commander <@U0NOBODY>", ALICE, "incident", False,
-     "`U0NOBODY` isn't a user in this workspace."),
+    (
+        "commander <@U0NOBODY>",
+        ALICE,
+        "incident",
+        False,
+        "`U0NOBODY` isn't a user in this workspace.",
+    ),
     ("commander <@U0OTHERBOT>", ALICE, "incident", False, "<@U0OTHERBOT> can't be the commander"),
     ("commander bob", ALICE, "incident", True, "Name the commander as a mention"),
     ("title   ", ALICE, "incident", True, "What should the title be?"),
@@ -223,8 +305,13 @@ BAD_INPUT = [
     ("severity P1", ALICE, "general", False, "This isn't an incident channel."),
     ("info", ALICE, "general", False, "This isn't an incident channel."),
     ("status mitigated", CAROL, "incident", False, "Join #inc-1-checkout-is-down to change it."),
-    ("title Something else", CAROL, "incident", False,
-     "Join #inc-1-checkout-is-down to change it."),
+    (
+        "title Something else",
+        CAROL,
+        "incident",
+        False,
+        "Join #inc-1-checkout-is-down to change it.",
+    ),
     ("status mitigated", OTHER_BOT, "incident", False, "Bots can't change incidents."),
 ]
 
@@ -238,8 +325,9 @@ def test_bad_input_gets_a_clear_answer_and_changes_nothing(rig: Rig) -> None:
         rig.slack.workspace.join(rig.slack.workspace.channels[channel], OTHER_BOT)
     before = snapshot(rig, incident)
     for command, who, where, in_ack, answer in BAD_INPUT:
-        envelope = rig.bot.command(command, user_id=who,
-                                   channel_id=channel if where == "incident" else general)
+        envelope = rig.bot.command(
+            command, user_id=who, channel_id=channel if where == "incident" else general
+        )
         ack = rig.bot.ack_text(envelope)
         said = ack if in_ack else rig.bot.wait_reply(envelope)
         assert said.startswith(answer), (command, said)
@@ -253,8 +341,10 @@ def test_info_and_list(rig: Rig) -> None:
     second = rig.declare("Search is slow", user_id=BOB)
     envelope = rig.run("info", str(first.channel_id))
     info = rig.bot.wait_reply(envelope)
-    assert info.startswith("*INC-1: Checkout is down*\nStatus: active · Severity: P3 · "
-                           "Commander: <@U0ALICE>\nDeclared: <!date^")
+    assert info.startswith(
+        "*INC-1: Checkout is down*\nStatus: active · Severity: P3 · "
+        "Commander: <@U0ALICE>\nDeclared: <!date^"
+    )
     assert "by <@U0ALICE>" in info and "<http" in info and "Postmortem doc>" in info
     assert info.endswith("Transcript: not dumped yet")
 
@@ -271,8 +361,7 @@ def test_private_incidents_are_not_announced_and_listed_only_to_members(rig: Rig
     private = rig.declare("--private Payroll leak")
     assert private.private and not public.private
     assert rig.slack.channel(str(private.channel_id))["is_private"] is True
-    assert [a["text"].split(" ·")[0] for a in rig.announcements()] == [
-        "INC-1: Checkout is down"]
+    assert [a["text"].split(" ·")[0] for a in rig.announcements()] == ["INC-1: Checkout is down"]
 
     # A change to a private incident edits no announcement either.
     rig.run("severity P1", str(private.channel_id))
@@ -299,13 +388,18 @@ def test_the_modal_declares_a_private_incident(rig: Rig) -> None:
     assert private_block["element"]["type"] == "checkboxes"
     option = private_block["element"]["options"][0]
     values = {
-        blocks.TITLE_BLOCK: {blocks.TITLE_ACTION: {"type": "plain_text_input",
-                                                   "value": "Payroll leak"}},
-        blocks.SEVERITY_BLOCK: {blocks.SEVERITY_ACTION: {
-            "type": "static_select", "selected_option": {"text": blocks.plain("P1"),
-                                                         "value": "P1"}}},
-        blocks.PRIVATE_BLOCK: {blocks.PRIVATE_ACTION: {"type": "checkboxes",
-                                                       "selected_options": [option]}},
+        blocks.TITLE_BLOCK: {
+            blocks.TITLE_ACTION: {"type": "plain_text_input", "value": "Payroll leak"}
+        },
+        blocks.SEVERITY_BLOCK: {
+            blocks.SEVERITY_ACTION: {
+                "type": "static_select",
+                "selected_option": {"text": blocks.plain("P1"), "value": "P1"},
+            }
+        },
+        blocks.PRIVATE_BLOCK: {
+            blocks.PRIVATE_ACTION: {"type": "checkboxes", "selected_options": [option]}
+        },
     }
     submitted = rig.slack.view_submission({"id": view["id"]}, values=values)
     rig.slack.wait_for_ack(submitted)
@@ -330,22 +424,21 @@ def test_a_failed_follow_up_is_said_and_the_change_stands(rig: Rig) -> None:
     assert " · P1 · " in announcement["text"]
     # The next change writes the page again, so it catches up.
     rig.run("status mitigated", channel)
-    rig.slack.wait_for(lambda: FakeNotion.property_text(notion_page(rig), "Status")
-                       == "Mitigated")
+    rig.slack.wait_for(lambda: FakeNotion.property_text(notion_page(rig), "Status") == "Mitigated")
     assert FakeNotion.property_text(notion_page(rig), "Severity") == "P1"
 
 
 def test_a_failed_announcement_never_blocks_declaring_and_is_healed(tmp_path: Path) -> None:
-    with announcing_bot(f"sqlite:///{tmp_path / 'firebreak.db'}",
-                        bot_in_announce=False) as rig:
+    with announcing_bot(f"sqlite:///{tmp_path / 'firebreak.db'}", bot_in_announce=False) as rig:
         incident = rig.declare("Checkout is down")
         channel = str(incident.channel_id)
         assert rig.slack.bookmarks(channel) and rig.announcements() == []
         reconciler = rig.bot.reconciler()
         assert [i.number for i in reconciler.incomplete()] == [1]
         with rig.slack.workspace.lock:
-            rig.slack.workspace.join(rig.slack.workspace.channels[rig.announce],
-                                     rig.slack.bot_user_id)
+            rig.slack.workspace.join(
+                rig.slack.workspace.channels[rig.announce], rig.slack.bot_user_id
+            )
         # The next pass comes a while later: the failed attempt's request has settled,
         # so adopt-or-post does not wait out the Slack timeout.
         with rig.bot.services.store.atomic():
@@ -365,8 +458,7 @@ def test_a_refused_channel_message_still_updates_notion_and_starts_the_dump(rig:
     envelope = rig.run("status mitigated", channel)
     said = rig.bot.wait_reply(envelope, "couldn't post in the channel")
     assert said.startswith("Changed the status to mitigated, but couldn't post in the channel")
-    rig.slack.wait_for(lambda: FakeNotion.property_text(notion_page(rig), "Status")
-                       == "Mitigated")
+    rig.slack.wait_for(lambda: FakeNotion.property_text(notion_page(rig), "Status") == "Mitigated")
     assert rig.slack.topic(channel).startswith("INC-1 · P3 · mitigated")
     incident = rig.bot.incident(1)
     assert incident.status == "mitigated"
@@ -379,5 +471,6 @@ def test_a_title_cannot_ping_the_channel(rig: Rig) -> None:
     rig.run("title <!here> latency <5ms", channel)
     rig.bot.wait_idle()
     texts = [m["text"] for m in rig.slack.messages(channel) if "changed title" in m["text"]]
-    assert texts == ["<@U0ALICE> changed title: “Checkout is down” → "
-                     "“&lt;!here&gt; latency &lt;5ms”"]
+    assert texts == [
+        "<@U0ALICE> changed title: “Checkout is down” → “&lt;!here&gt; latency &lt;5ms”"
+    ]

@@ -19,12 +19,18 @@ from storage import STATUSES
 
 # The contract, spelled out independently of TRANSITIONS.
 ALLOWED = {
-    ("active", "mitigated"), ("mitigated", "resolved"), ("resolved", "postmortem"),
+    ("active", "mitigated"),
+    ("mitigated", "resolved"),
+    ("resolved", "postmortem"),
     ("postmortem", "done"),
-    ("active", "canceled"), ("mitigated", "canceled"), ("resolved", "canceled"),
+    ("active", "canceled"),
+    ("mitigated", "canceled"),
+    ("resolved", "canceled"),
     ("postmortem", "canceled"),
-    ("mitigated", "active"), ("resolved", "active"),
-    ("done", "active"), ("canceled", "active"),
+    ("mitigated", "active"),
+    ("resolved", "active"),
+    ("done", "active"),
+    ("canceled", "active"),
 }
 
 REFUSED_MESSAGES = {
@@ -49,8 +55,11 @@ def test_every_pair(current: str, new: str) -> None:
         return
     with pytest.raises(TransitionRefused) as refused:
         check_transition(current, new, reason)
-    start = (f"The status is already {current}." if current == new
-             else f"Can't change the status from {current} to {new}.")
+    start = (
+        f"The status is already {current}."
+        if current == new
+        else f"Can't change the status from {current} to {new}."
+    )
     assert refused.value.user_message == f"{start} {REFUSED_MESSAGES[current]}"
 
 
@@ -62,7 +71,9 @@ def test_canceling_needs_a_reason(current: str) -> None:
 
 def test_parsing_status_and_reason() -> None:
     assert parse_status_args("Canceled  duplicate   of INC-40") == (
-        "canceled", "duplicate of INC-40")
+        "canceled",
+        "duplicate of INC-40",
+    )
     assert parse_status_args("mitigated") == ("mitigated", None)
     with pytest.raises(UsageError, match="Status must be one of active, mitigated"):
         clean_status("fixed")

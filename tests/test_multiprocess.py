@@ -66,14 +66,17 @@ def world() -> Iterator[World]:
 
 
 def declare_all(slack: FakeSlack, first: int, count: int) -> list[str]:
-    return [slack.slash_command(f"declare Outage {n}", user_id=USERS[n % 2])
-            for n in range(first, first + count)]
+    return [
+        slack.slash_command(f"declare Outage {n}", user_id=USERS[n % 2])
+        for n in range(first, first + count)
+    ]
 
 
 def wait_acked(slack: FakeSlack, envelopes: list[str], fleet: Fleet) -> None:
     try:
-        slack.wait_for(lambda: all(slack.ack(e) for e in envelopes), timeout=SETTLE_TIMEOUT,
-                       interval=0.05)
+        slack.wait_for(
+            lambda: all(slack.ack(e) for e in envelopes), timeout=SETTLE_TIMEOUT, interval=0.05
+        )
     except TimeoutError:
         missing = sum(1 for e in envelopes if slack.ack(e) is None)
         raise AssertionError(f"{missing} envelope(s) never acked\n{fleet.describe()}") from None
@@ -109,13 +112,17 @@ def seed(slack: FakeSlack, channel: str, seeded: Seeded, tops: int, replies: int
     return seeded.top[-1]
 
 
-def dump_all(slack: FakeSlack, channels: dict[int, str], seeded: dict[int, Seeded],
-             tops: int, replies: int) -> list[str]:
+def dump_all(
+    slack: FakeSlack, channels: dict[int, str], seeded: dict[int, Seeded], tops: int, replies: int
+) -> list[str]:
     envelopes = []
     for number, channel in channels.items():
         ts = seed(slack, channel, seeded.setdefault(number, Seeded()), tops, replies)
-        envelopes.append(slack.message_shortcut("dumpslack", channel_id=channel,
-                                                message_ts=ts, user_id=USERS[number % 2]))
+        envelopes.append(
+            slack.message_shortcut(
+                "dumpslack", channel_id=channel, message_ts=ts, user_id=USERS[number % 2]
+            )
+        )
     return envelopes
 
 
@@ -135,29 +142,36 @@ def _transcript(world: World, store: Store, number: int) -> Transcript | None:
     return transcript_of(world.notion, str(page.external_id)) if page else None
 
 
-def wait_settled(world: World, store: Store, count: int, seeded: dict[int, Seeded],
-                 fleet: Fleet) -> None:
+def wait_settled(
+    world: World, store: Store, count: int, seeded: dict[int, Seeded], fleet: Fleet
+) -> None:
     try:
-        world.slack.wait_for(lambda: settled(world, store, count, seeded),
-                             timeout=SETTLE_TIMEOUT, interval=0.25)
+        world.slack.wait_for(
+            lambda: settled(world, store, count, seeded), timeout=SETTLE_TIMEOUT, interval=0.25
+        )
     except TimeoutError:
         unlike = [n for n, s in seeded.items() if _transcript(world, store, n) != s.expected()]
         raise AssertionError(
             f"not settled: {len(incidents(store))} of {count} incidents, pending dumps "
             f"{store.incidents_with_pending_dumps()}, transcripts unlike the channel: "
-            f"{unlike}\n{fleet.describe()}") from None
+            f"{unlike}\n{fleet.describe()}"
+        ) from None
 
 
-def check_exactly_once(world: World, store: Store, count: int, declares: list[str],
-                       seeded: dict[int, Seeded]) -> dict[str, int]:
+def check_exactly_once(
+    world: World, store: Store, count: int, declares: list[str], seeded: dict[int, Seeded]
+) -> dict[str, int]:
     """The contract: numbers 1..count, one page and one bookmark each, every declare
     that was acked made its incident, every transcript complete with no duplicate."""
     found = incidents(store)
     assert [int(i.number) for i in found] == list(range(1, count + 1))
 
     keys = {str(i.request_key) for i in found}
-    triggers = {e.envelope_id: e.message["payload"]["trigger_id"]
-                for e in world.slack.envelopes if e.envelope_id in set(declares)}
+    triggers = {
+        e.envelope_id: e.message["payload"]["trigger_id"]
+        for e in world.slack.envelopes
+        if e.envelope_id in set(declares)
+    }
     lost = [e for e, trigger in triggers.items() if f"command:{trigger}" not in keys]
     assert not lost, f"{len(lost)} acked declare(s) made no incident"
 
@@ -175,17 +189,28 @@ def check_exactly_once(world: World, store: Store, count: int, declares: list[st
 
     for number, expected in seeded.items():
         assert _transcript(world, store, number) == expected.expected(), number
-    return {"incidents": count, "pages": sum(len(ids) for ids in pages.values()),
-            "bookmarks": bookmarks, "orphans": orphans,
-            "messages": sum(s.count for s in seeded.values())}
+    return {
+        "incidents": count,
+        "pages": sum(len(ids) for ids in pages.values()),
+        "bookmarks": bookmarks,
+        "orphans": orphans,
+        "messages": sum(s.count for s in seeded.values()),
+    }
 
 
 @pytest.mark.timeout(180)
 def test_three_processes_declare_and_dump_exactly_once_even_when_one_is_killed(
-        world: World, store_url: str, store: Store, tmp_path: Path) -> None:
+    world: World, store_url: str, store: Store, tmp_path: Path
+) -> None:
     slack, notion = world.slack, world.notion
-    env = bot_environment(slack, notion.base_url, world.database_id, store_url,
-                          RECONCILE_INTERVAL_SECONDS="1", NOTION_TIMEOUT_SECONDS="2")
+    env = bot_environment(
+        slack,
+        notion.base_url,
+        world.database_id,
+        store_url,
+        RECONCILE_INTERVAL_SECONDS="1",
+        NOTION_TIMEOUT_SECONDS="2",
+    )
     seeded: dict[int, Seeded] = {}
     with Fleet(env, tmp_path) as fleet:
         fleet.start(PROCESSES)
@@ -213,8 +238,7 @@ def test_three_processes_declare_and_dump_exactly_once_even_when_one_is_killed(
         wave_dumps = dump_all(slack, channels, seeded, tops=2, replies=1)
         wave_declares = declare_all(slack, FIRST_WAVE + 1, SECOND_WAVE)
         wave = wave_dumps + wave_declares
-        slack.wait_for(lambda: sum(1 for e in wave if slack.ack(e)) >= 2 * PROCESSES,
-                       timeout=30)
+        slack.wait_for(lambda: sum(1 for e in wave if slack.ack(e)) >= 2 * PROCESSES, timeout=30)
         fleet.bots[0].kill()
         assert len(fleet.alive()) == PROCESSES - 1, fleet.describe()
         # The kill really came mid-run: envelopes unanswered or dumps unfinished.
@@ -227,8 +251,10 @@ def test_three_processes_declare_and_dump_exactly_once_even_when_one_is_killed(
         wait_settled(world, store, total, seeded, fleet)
         second = check_exactly_once(world, store, total, declares + wave_declares, seeded)
         redelivered = sum(1 for e in slack.envelopes if e.deliveries > 1)
-    print(f"first wave: {first}; after the kill: {second}; at the kill {unacked} unacked, "
-          f"{pending} incident(s) with pending dumps; redelivered {redelivered}")
+    print(
+        f"first wave: {first}; after the kill: {second}; at the kill {unacked} unacked, "
+        f"{pending} incident(s) with pending dumps; redelivered {redelivered}"
+    )
 
 
 def _unexpected(error: BaseException) -> None:
@@ -241,8 +267,9 @@ def test_a_declare_is_stored_before_its_ack(tmp_path: Path) -> None:
     and the work after it must leave the declare in the store for the reconciler. With
     every command worker busy, nothing after the ack can run; the incidents of the
     slash command and of the form must be stored all the same."""
-    with running_bot(f"sqlite:///{tmp_path / 'firebreak.db'}",
-                     RECONCILE_INTERVAL_SECONDS="3600") as bot:
+    with running_bot(
+        f"sqlite:///{tmp_path / 'firebreak.db'}", RECONCILE_INTERVAL_SECONDS="3600"
+    ) as bot:
         store = bot.services.store
         release = threading.Event()
 
@@ -259,8 +286,11 @@ def test_a_declare_is_stored_before_its_ack(tmp_path: Path) -> None:
 
             bot.ack_text(bot.command("declare"))  # opens the form; nothing after the ack
             view = bot.slack.wait_for(lambda: bot.slack.views())[-1]
-            bot.slack.wait_for_ack(bot.slack.view_submission(
-                {"id": view["id"]}, values=form_values("Search is slow", "P1")))
+            bot.slack.wait_for_ack(
+                bot.slack.view_submission(
+                    {"id": view["id"]}, values=form_values("Search is slow", "P1")
+                )
+            )
             from_form = store.incident_by_number(2)
             assert from_form is not None
             assert (from_form.title, from_form.severity) == ("Search is slow", "P1")
@@ -272,6 +302,7 @@ def test_a_declare_is_stored_before_its_ack(tmp_path: Path) -> None:
         assert [int(i.number) for i in found] == [1, 2]
         for incident in found:
             assert [b["title"] for b in bot.slack.bookmarks(str(incident.channel_id))] == [
-                BOOKMARK_TITLE]
+                BOOKMARK_TITLE
+            ]
             declared = [e for e in store.events(int(incident.id)) if e.kind == "declared"]
             assert len(declared) == 1

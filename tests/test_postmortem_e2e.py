@@ -17,8 +17,9 @@ from bolt_app.template import TRANSCRIPT_HEADING
 @pytest.fixture
 def bot(tmp_path: Path) -> Iterator[Bot]:
     # A long interval: these tests run reconcile passes themselves.
-    with running_bot(f"sqlite:///{tmp_path / 'firebreak.db'}",
-                     RECONCILE_INTERVAL_SECONDS="3600") as bot:
+    with running_bot(
+        f"sqlite:///{tmp_path / 'firebreak.db'}", RECONCILE_INTERVAL_SECONDS="3600"
+    ) as bot:
         yield bot
 
 
@@ -108,8 +109,7 @@ def test_repair_brings_back_a_removed_bookmark(bot: Bot) -> None:
 
     envelope = bot.command("repair", channel_id=channel["id"])
     reply = bot.wait_reply(envelope, "Bookmark")
-    assert reply == ("Channel: ok · Postmortem page: ok · Bookmark: re-added · "
-                     "Intro message: ok")
+    assert reply == ("Channel: ok · Postmortem page: ok · Bookmark: re-added · Intro message: ok")
     assert_bookmarked(bot, channel["id"], page)
     bot.wait_idle()
     again = bot.command("repair", channel_id=channel["id"])
@@ -160,8 +160,9 @@ def test_a_redelivered_declare_makes_one_incident(bot: Bot) -> None:
 
 
 def test_the_running_reconciler_heals_without_a_human(tmp_path: Path) -> None:
-    with running_bot(f"sqlite:///{tmp_path / 'firebreak.db'}",
-                     RECONCILE_INTERVAL_SECONDS="0.5") as bot:
+    with running_bot(
+        f"sqlite:///{tmp_path / 'firebreak.db'}", RECONCILE_INTERVAL_SECONDS="0.5"
+    ) as bot:
         bot.notion.inject("pages.create", status=503, times=None)
         channel = declare(bot)
         assert bot.slack.bookmarks(channel["id"]) == []

@@ -31,8 +31,11 @@ def notion() -> Iterator[FakeNotion]:
 
 
 def headings(notion: FakeNotion, page_id: str) -> list[str]:
-    return [FakeNotion.plain_text(b) for b in notion.children_tree(page_id)
-            if str(b["type"]).startswith("heading_")]
+    return [
+        FakeNotion.plain_text(b)
+        for b in notion.children_tree(page_id)
+        if str(b["type"]).startswith("heading_")
+    ]
 
 
 def assert_one_complete_page(notion: FakeNotion, data_source_id: str) -> dict:
@@ -63,10 +66,27 @@ def test_50_threads_make_one_page_and_all_get_its_url(store: Store, notion: Fake
     assert len(store.attempts(int(incident.id), Kind.NOTION_POSTMORTEM)) == 1
 
 
-def start_workers(store_url: str, notion: FakeNotion, database_id: str, incident_id: int,
-                  processes: int, threads: int, timeout: float) -> list[Child]:
-    children = [Child(store_url, notion.base_url, database_id, str(incident_id), str(threads),
-                      str(timeout), module=WORKER) for _ in range(processes)]
+def start_workers(
+    store_url: str,
+    notion: FakeNotion,
+    database_id: str,
+    incident_id: int,
+    processes: int,
+    threads: int,
+    timeout: float,
+) -> list[Child]:
+    children = [
+        Child(
+            store_url,
+            notion.base_url,
+            database_id,
+            str(incident_id),
+            str(threads),
+            str(timeout),
+            module=WORKER,
+        )
+        for _ in range(processes)
+    ]
     for child in children:
         child.expect("ready")
     for child in children:
@@ -93,8 +113,9 @@ def test_3_processes_x_20_threads_make_one_page(store_url: str, notion: FakeNoti
 
 
 @pytest.mark.timeout(60)
-def test_a_process_killed_mid_create_is_adopted_not_duplicated(store_url: str,
-                                                               notion: FakeNotion) -> None:
+def test_a_process_killed_mid_create_is_adopted_not_duplicated(
+    store_url: str, notion: FakeNotion
+) -> None:
     database_id, data_source_id = notion.add_database()
     notion.inject("pages.create", status=None, drop_response_after_handling=True)
     store = open_store(store_url, migrate=False)
@@ -116,8 +137,9 @@ def test_a_process_killed_mid_create_is_adopted_not_duplicated(store_url: str,
 
 
 @pytest.mark.timeout(60)
-def test_a_timed_out_create_is_adopted_by_the_next_attempt(store: Store, notion: FakeNotion
-                                                           ) -> None:
+def test_a_timed_out_create_is_adopted_by_the_next_attempt(
+    store: Store, notion: FakeNotion
+) -> None:
     database_id, data_source_id = notion.add_database()
     notion.inject("pages.create", status=None, drop_response_after_handling=True)
     service = build_postmortem_service(store, notion.base_url, database_id, timeout_s=1)
@@ -134,8 +156,9 @@ def test_a_timed_out_create_is_adopted_by_the_next_attempt(store: Store, notion:
     assert notion.count("pages.create") == 1
 
 
-def test_a_failed_create_leaves_no_row_and_the_retry_creates_once(store: Store,
-                                                                  notion: FakeNotion) -> None:
+def test_a_failed_create_leaves_no_row_and_the_retry_creates_once(
+    store: Store, notion: FakeNotion
+) -> None:
     database_id, data_source_id = notion.add_database()
     notion.inject("pages.create", status=500, times=1)
     service = build_postmortem_service(store, notion.base_url, database_id)
@@ -151,8 +174,9 @@ def test_a_failed_create_leaves_no_row_and_the_retry_creates_once(store: Store,
     assert notion.count("pages.create") == 2
 
 
-def test_a_long_template_is_complete_before_the_row_is_saved(store: Store, notion: FakeNotion
-                                                             ) -> None:
+def test_a_long_template_is_complete_before_the_row_is_saved(
+    store: Store, notion: FakeNotion
+) -> None:
     database_id, data_source_id = notion.add_database()
     template = "\n\n".join(f"Paragraph {i}" for i in range(250)) + "\n\n## Slack transcript\n"
     service = build_postmortem_service(store, notion.base_url, database_id, template=template)

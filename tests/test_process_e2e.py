@@ -28,13 +28,18 @@ def fakes() -> Iterator[tuple[FakeSlack, FakeNotion]]:
 
 def start_bot(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), **env}
-    return subprocess.Popen([sys.executable, "-m", "bolt_app"], cwd=cwd, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bolt_app"],
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.mark.timeout(60)
-def test_declare_then_sigterm_exits_0(fakes: tuple[FakeSlack, FakeNotion], tmp_path: Path
-                                      ) -> None:
+def test_declare_then_sigterm_exits_0(fakes: tuple[FakeSlack, FakeNotion], tmp_path: Path) -> None:
     slack, notion = fakes
     database_id, data_source_id = notion.add_database()
     env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db")
@@ -43,9 +48,11 @@ def test_declare_then_sigterm_exits_0(fakes: tuple[FakeSlack, FakeNotion], tmp_p
         slack.wait_connected(1, timeout=30)
         envelope = slack.slash_command("declare Checkout is down", user_id="U0ALICE")
         assert slack.wait_for_ack(envelope, timeout=10).payload == {
-            "text": "Declaring “Checkout is down”…"}
-        channel = slack.wait_for(lambda: slack.channel_by_name("inc-1-checkout-is-down"),
-                                 timeout=10)
+            "text": "Declaring “Checkout is down”…"
+        }
+        channel = slack.wait_for(
+            lambda: slack.channel_by_name("inc-1-checkout-is-down"), timeout=10
+        )
         slack.wait_for(lambda: slack.bookmarks(channel["id"]), timeout=10)
         assert len(notion.pages(data_source_id)) == 1
         assert (tmp_path / "firebreak.db").exists()  # sqlite:///rel.db is relative to cwd
@@ -62,31 +69,44 @@ def test_declare_then_sigterm_exits_0(fakes: tuple[FakeSlack, FakeNotion], tmp_p
     assert "xoxb-" not in output and "xapp-" not in output and "ntn_" not in output
 
 
-def test_rejected_bot_token_exits_2_with_one_line(fakes: tuple[FakeSlack, FakeNotion],
-                                                  tmp_path: Path) -> None:
+def test_rejected_bot_token_exits_2_with_one_line(
+    fakes: tuple[FakeSlack, FakeNotion], tmp_path: Path
+) -> None:
     slack, notion = fakes
     database_id, _ = notion.add_database()
     slack.revoke_token(slack.bot_token)
     env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db")
-    result = subprocess.run([sys.executable, "-m", "bolt_app"], cwd=tmp_path,
-                            env={**env, "PATH": os.environ.get("PATH", ""),
-                                 "PYTHONPATH": str(ROOT)},
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "bolt_app"],
+        cwd=tmp_path,
+        env={**env, "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "firebreak: SLACK_BOT_TOKEN was not accepted by Slack")
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("firebreak: SLACK_BOT_TOKEN was not accepted by Slack")
+    )
     assert "Traceback" not in result.stderr
 
 
-def test_database_without_incident_property_exits_2(fakes: tuple[FakeSlack, FakeNotion],
-                                                    tmp_path: Path) -> None:
+def test_database_without_incident_property_exits_2(
+    fakes: tuple[FakeSlack, FakeNotion], tmp_path: Path
+) -> None:
     slack, notion = fakes
     database_id, _ = notion.add_database(properties={"Name": {"title": {}}})
     env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db")
-    result = subprocess.run([sys.executable, "-m", "bolt_app"], cwd=tmp_path,
-                            env={**env, "PATH": os.environ.get("PATH", ""),
-                                 "PYTHONPATH": str(ROOT)},
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "bolt_app"],
+        cwd=tmp_path,
+        env={**env, "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2, result.stderr
     assert "NOTION_POSTMORTEM_DATABASE_ID" in result.stderr
     assert "Incident" in result.stderr
@@ -101,7 +121,8 @@ def cpu_seconds(pid: int) -> float:
 
 @pytest.mark.timeout(60)
 def test_a_dropped_connection_is_replaced_in_seconds_without_spinning(
-        fakes: tuple[FakeSlack, FakeNotion], tmp_path: Path) -> None:
+    fakes: tuple[FakeSlack, FakeNotion], tmp_path: Path
+) -> None:
     slack, notion = fakes
     database_id, _ = notion.add_database()
     env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db")
@@ -128,22 +149,29 @@ def test_a_dropped_connection_is_replaced_in_seconds_without_spinning(
     assert cpu_used < 0.5 * elapsed + 0.2, (cpu_used, elapsed)
 
 
-@pytest.mark.parametrize(("token", "expected"), [
-    ("ntn_wrong_token", "firebreak: NOTION_TOKEN: "),
-    (None, "firebreak: NOTION_POSTMORTEM_DATABASE_ID: "),
-])
-def test_a_notion_set_up_error_exits_2_with_one_line(fakes: tuple[FakeSlack, FakeNotion],
-                                                     tmp_path: Path, token: str | None,
-                                                     expected: str) -> None:
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        ("ntn_wrong_token", "firebreak: NOTION_TOKEN: "),
+        (None, "firebreak: NOTION_POSTMORTEM_DATABASE_ID: "),
+    ],
+)
+def test_a_notion_set_up_error_exits_2_with_one_line(
+    fakes: tuple[FakeSlack, FakeNotion], tmp_path: Path, token: str | None, expected: str
+) -> None:
     slack, notion = fakes
     database_id = "0" * 32 if token is None else notion.add_database()[0]
     env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db")
     if token is not None:
         env["NOTION_TOKEN"] = token
-    result = subprocess.run([sys.executable, "-m", "bolt_app"], cwd=tmp_path,
-                            env={**env, "PATH": os.environ.get("PATH", ""),
-                                 "PYTHONPATH": str(ROOT)},
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "bolt_app"],
+        cwd=tmp_path,
+        env={**env, "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(expected)
     assert "Traceback" not in result.stderr

@@ -21,8 +21,9 @@ from bolt_app.template import TRANSCRIPT_HEADING
 
 @pytest.fixture
 def bot(tmp_path: Path) -> Iterator[Bot]:
-    with running_bot(f"sqlite:///{tmp_path / 'firebreak.db'}",
-                     RECONCILE_INTERVAL_SECONDS="3600") as bot:
+    with running_bot(
+        f"sqlite:///{tmp_path / 'firebreak.db'}", RECONCILE_INTERVAL_SECONDS="3600"
+    ) as bot:
         yield bot
 
 
@@ -71,18 +72,26 @@ def test_racing_triggers_leave_no_orphan_page(bot: Bot) -> None:
 @pytest.mark.parametrize(
     ("fault", "where", "expected"),
     [
-        (("slack", "conversations.create"), "reply",
-         "Slack said `restricted_action` to conversations.create"),
+        (
+            ("slack", "conversations.create"),
+            "reply",
+            "Slack said `restricted_action` to conversations.create",
+        ),
         (("notion", "pages.create"), "channel", "Couldn't create the postmortem page yet: "),
         (("slack", "bookmarks.add"), "channel", "Couldn't bookmark the postmortem page yet: "),
-        (("slack", "conversations.setTopic"), "reply",
-         "Slack said `restricted_action` to conversations.setTopic"),
-        (("slack-reset", "conversations.create"), "reply",
-         "Slack said `connection_error` to conversations.create"),
+        (
+            ("slack", "conversations.setTopic"),
+            "reply",
+            "Slack said `restricted_action` to conversations.setTopic",
+        ),
+        (
+            ("slack-reset", "conversations.create"),
+            "reply",
+            "Slack said `connection_error` to conversations.create",
+        ),
     ],
 )
-def test_no_failure_is_silent(bot: Bot, fault: tuple[str, str], where: str, expected: str
-                              ) -> None:
+def test_no_failure_is_silent(bot: Bot, fault: tuple[str, str], where: str, expected: str) -> None:
     service, method = fault
     if service == "slack":
         bot.slack.inject(method, error="restricted_action")
@@ -95,7 +104,8 @@ def test_no_failure_is_silent(bot: Bot, fault: tuple[str, str], where: str, expe
     bot.wait_idle()
     if where == "reply":
         assert any(t.startswith(expected) for t in bot.replies_to(envelope)), bot.replies_to(
-            envelope)
+            envelope
+        )
     else:
         assert any(t.startswith(expected) for t in bot_texts(bot, channel_of(bot)))
 
@@ -112,7 +122,16 @@ def test_a_page_created_early_has_the_template(bot: Bot, trigger: str) -> None:
     else:
         bot.wait_reply(bot.command("repair", channel_id=channel), "Bookmark")
     (page,) = bot.notion.pages(bot.data_source_id)
-    heads = [FakeNotion.plain_text(b) for b in bot.notion.children_tree(page["id"])
-             if str(b["type"]).startswith("heading_")]
-    assert {"Summary", "Impact", "Timeline", "Root cause", "Action items",
-            TRANSCRIPT_HEADING} <= set(heads)
+    heads = [
+        FakeNotion.plain_text(b)
+        for b in bot.notion.children_tree(page["id"])
+        if str(b["type"]).startswith("heading_")
+    ]
+    assert {
+        "Summary",
+        "Impact",
+        "Timeline",
+        "Root cause",
+        "Action items",
+        TRANSCRIPT_HEADING,
+    } <= set(heads)

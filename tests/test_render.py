@@ -34,29 +34,30 @@ def styled(items: list[dict[str, Any]]) -> list[tuple[str, set[str], str | None]
     ]
 
 
-@pytest.mark.parametrize(("mrkdwn", "expected"), [
-    ("plain", [("plain", set(), None)]),
-    ("*bold*", [("bold", {"bold"}, None)]),
-    ("_italic_", [("italic", {"italic"}, None)]),
-    ("~gone~", [("gone", {"strikethrough"}, None)]),
-    ("`a*b*c`", [("a*b*c", {"code"}, None)]),
-    ("*bold _both_*", [("bold ", {"bold"}, None), ("both", {"bold", "italic"}, None)]),
-    ("snake_case_name and 2*3*4", [("snake_case_name and 2*3*4", set(), None)]),
-    ("hi <@U1>", [("hi @alice", set(), None)]),
-    ("<@U2|bob>", [("@Bob Brown", set(), None)]),
-    ("<#C123|general>", [("#general", set(), None)]),
-    ("<!here> <!channel>", [("@here @channel", set(), None)]),
-    ("<!subteam^S1|@oncall>", [("@oncall", set(), None)]),
-    ("<https://x.io/a?b=1&amp;c=2|the docs>",
-     [("the docs", set(), "https://x.io/a?b=1&c=2")]),
-    ("<https://x.io>", [("https://x.io", set(), "https://x.io")]),
-    ("<mailto:a@b.io|mail>", [("mail", set(), "mailto:a@b.io")]),
-    ("a &amp; b &lt;tag&gt; &amp;lt;", [("a & b <tag> &lt;", set(), None)]),
-    (":fire: :+1::skin-tone-2:", [(":fire: :+1::skin-tone-2:", set(), None)]),
-    ("*<https://x.io|bold link>*", [("bold link", {"bold"}, "https://x.io")]),
-])
-def test_inline_constructs(mrkdwn: str, expected: list[tuple[str, set[str], str | None]]
-                           ) -> None:
+@pytest.mark.parametrize(
+    ("mrkdwn", "expected"),
+    [
+        ("plain", [("plain", set(), None)]),
+        ("*bold*", [("bold", {"bold"}, None)]),
+        ("_italic_", [("italic", {"italic"}, None)]),
+        ("~gone~", [("gone", {"strikethrough"}, None)]),
+        ("`a*b*c`", [("a*b*c", {"code"}, None)]),
+        ("*bold _both_*", [("bold ", {"bold"}, None), ("both", {"bold", "italic"}, None)]),
+        ("snake_case_name and 2*3*4", [("snake_case_name and 2*3*4", set(), None)]),
+        ("hi <@U1>", [("hi @alice", set(), None)]),
+        ("<@U2|bob>", [("@Bob Brown", set(), None)]),
+        ("<#C123|general>", [("#general", set(), None)]),
+        ("<!here> <!channel>", [("@here @channel", set(), None)]),
+        ("<!subteam^S1|@oncall>", [("@oncall", set(), None)]),
+        ("<https://x.io/a?b=1&amp;c=2|the docs>", [("the docs", set(), "https://x.io/a?b=1&c=2")]),
+        ("<https://x.io>", [("https://x.io", set(), "https://x.io")]),
+        ("<mailto:a@b.io|mail>", [("mail", set(), "mailto:a@b.io")]),
+        ("a &amp; b &lt;tag&gt; &amp;lt;", [("a & b <tag> &lt;", set(), None)]),
+        (":fire: :+1::skin-tone-2:", [(":fire: :+1::skin-tone-2:", set(), None)]),
+        ("*<https://x.io|bold link>*", [("bold link", {"bold"}, "https://x.io")]),
+    ],
+)
+def test_inline_constructs(mrkdwn: str, expected: list[tuple[str, set[str], str | None]]) -> None:
     assert styled(inline(mrkdwn, name)) == expected
 
 
@@ -69,18 +70,26 @@ def test_fences_and_quotes_become_their_own_segments() -> None:
         ("paragraph", "after"),
     ]
     assert [(s.kind, s.text) for s in segments("```open fence\nrest")] == [
-        ("code", "open fence\nrest")]
+        ("code", "open fence\nrest")
+    ]
 
 
 def test_message_block_layout_with_time_link_author_children_and_files() -> None:
-    message = {"ts": "1790000000.123456", "text": "look *here*\n```code &amp; more```\n> q",
-               "files": [{"name": "graph.png", "permalink": "https://acme.slack.com/files/F1"}]}
-    reply = message_block({"ts": "1790000100.000001", "text": "ok"}, author="bob",
-                          permalink="https://acme.slack.com/archives/C1/p1790000100000001"
-                          "?thread_ts=1790000000.123456&cid=C1",
-                          user_name=name)
-    block = message_block(message, author="alice", permalink=PERMALINK, user_name=name,
-                          replies=[reply])
+    message = {
+        "ts": "1790000000.123456",
+        "text": "look *here*\n```code &amp; more```\n> q",
+        "files": [{"name": "graph.png", "permalink": "https://acme.slack.com/files/F1"}],
+    }
+    reply = message_block(
+        {"ts": "1790000100.000001", "text": "ok"},
+        author="bob",
+        permalink="https://acme.slack.com/archives/C1/p1790000100000001"
+        "?thread_ts=1790000000.123456&cid=C1",
+        user_name=name,
+    )
+    block = message_block(
+        message, author="alice", permalink=PERMALINK, user_name=name, replies=[reply]
+    )
 
     rich = block["paragraph"]["rich_text"]
     assert nb.plain_text(block) == "14:13 UTC · alice: look here · graph.png"
@@ -110,8 +119,9 @@ def test_date_lines_are_recognised() -> None:
 
 def test_long_text_is_split_at_2000_units_between_words() -> None:
     words = " ".join(["word"] * 1500)  # 7,499 characters
-    block = message_block({"ts": "1790000000.000001", "text": words}, author="a",
-                          permalink=PERMALINK, user_name=name)
+    block = message_block(
+        {"ts": "1790000000.000001", "text": words}, author="a", permalink=PERMALINK, user_name=name
+    )
     pieces = [i["text"]["content"] for i in block["paragraph"]["rich_text"][2:]]
     assert "".join(pieces) == words
     assert all(len(p) <= 2000 for p in pieces)
@@ -120,8 +130,9 @@ def test_long_text_is_split_at_2000_units_between_words() -> None:
 
 def test_multi_byte_text_is_split_by_utf16_units_never_inside_a_surrogate_pair() -> None:
     text = "🔥" * 1500  # 3,000 UTF-16 units, no whitespace
-    block = message_block({"ts": "1790000000.000001", "text": text}, author="a",
-                          permalink=PERMALINK, user_name=name)
+    block = message_block(
+        {"ts": "1790000000.000001", "text": text}, author="a", permalink=PERMALINK, user_name=name
+    )
     pieces = [i["text"]["content"] for i in block["paragraph"]["rich_text"][2:]]
     assert "".join(pieces) == text
     assert all(nb.utf16_len(p) <= 2000 for p in pieces)
@@ -130,8 +141,9 @@ def test_multi_byte_text_is_split_by_utf16_units_never_inside_a_surrogate_pair()
 
 def test_over_100_rich_text_items_overflow_into_child_paragraphs() -> None:
     text = " ".join(f"*b{i}* x" for i in range(150))
-    block = message_block({"ts": "1790000000.000001", "text": text}, author="a",
-                          permalink=PERMALINK, user_name=name)
+    block = message_block(
+        {"ts": "1790000000.000001", "text": text}, author="a", permalink=PERMALINK, user_name=name
+    )
     assert len(block["paragraph"]["rich_text"]) == 100
     overflow = nb.children_of(block)
     assert overflow and all(c["type"] == "paragraph" for c in overflow)

@@ -37,7 +37,8 @@ def test_a_partial_llm_configuration_names_the_missing_variable(missing: str) ->
 
 
 def test_without_the_openai_package_the_adapter_says_how_to_install_it(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setitem(sys.modules, "openai", None)  # `import openai` now fails
     with pytest.raises(ConfigError, match=r"pip install 'firebreak\[ai\]'"):
         OpenAIChat(LlmConfig(base_url="http://127.0.0.1:9/v1", model="m", api_key="k"))
@@ -48,16 +49,31 @@ def test_the_bot_refuses_to_start_with_llm_set_and_no_openai(tmp_path: Path) -> 
     blocked = tmp_path / "blocked" / "openai"
     blocked.mkdir(parents=True)
     (blocked / "__init__.py").write_text("raise ImportError('blocked for this test')\n")
-    env = {**os.environ, **BASE, **LLM,
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'firebreak.db'}",
-           "SLACK_API_BASE_URL": "http://127.0.0.1:9/api/",
-           "NOTION_API_BASE_URL": "http://127.0.0.1:9",
-           "PYTHONPATH": str(tmp_path / "blocked")}
-    done = subprocess.run([sys.executable, "-m", "bolt_app"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        **BASE,
+        **LLM,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'firebreak.db'}",
+        "SLACK_API_BASE_URL": "http://127.0.0.1:9/api/",
+        "NOTION_API_BASE_URL": "http://127.0.0.1:9",
+        "PYTHONPATH": str(tmp_path / "blocked"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bolt_app"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith(
-        "firebreak: LLM_BASE_URL is set but the optional 'openai' package is not installed")
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "firebreak: LLM_BASE_URL is set but the optional 'openai' package is not installed"
+        )
+    )
 
 
 def test_trim_keeps_short_transcripts_whole_and_long_ones_head_and_tail() -> None:

@@ -29,10 +29,15 @@ def llm() -> Iterator[FakeLLM]:
 
 
 def start(tmp_path: Path, llm: FakeLLM, **env: str) -> AbstractContextManager[Bot]:
-    return running_bot(f"sqlite:///{tmp_path / 'firebreak.db'}",
-                       RECONCILE_INTERVAL_SECONDS="3600", NOTION_TIMEOUT_SECONDS="2",
-                       LLM_BASE_URL=llm.base_url, LLM_API_KEY=API_KEY, LLM_MODEL="fake-model",
-                       **env)
+    return running_bot(
+        f"sqlite:///{tmp_path / 'firebreak.db'}",
+        RECONCILE_INTERVAL_SECONDS="3600",
+        NOTION_TIMEOUT_SECONDS="2",
+        LLM_BASE_URL=llm.base_url,
+        LLM_API_KEY=API_KEY,
+        LLM_MODEL="fake-model",
+        **env,
+    )
 
 
 @pytest.fixture
@@ -66,12 +71,16 @@ def top_blocks(bot: Bot) -> list[dict[str, Any]]:
 
 
 def callouts(bot: Bot) -> list[dict[str, Any]]:
-    return [b for b in top_blocks(bot)
-            if b["type"] == "callout" and FakeNotion.plain_text(b).startswith(LABEL)]
+    return [
+        b
+        for b in top_blocks(bot)
+        if b["type"] == "callout" and FakeNotion.plain_text(b).startswith(LABEL)
+    ]
 
 
 def test_the_callout_goes_under_summary_is_updated_in_place_and_a_no_op_dump_calls_nothing(
-        bot: Bot, llm: FakeLLM) -> None:
+    bot: Bot, llm: FakeLLM
+) -> None:
     channel = declare(bot)
     talk(bot, channel, "checkout returns 500s", "rolling back deploy 42")
 
@@ -117,8 +126,18 @@ def test_a_private_incident_never_reaches_the_endpoint(bot: Bot, llm: FakeLLM) -
     bot.command("status mitigated", channel_id=channel, user_id="U0ALICE")
     incident_id = int(bot.incident(1).id)
     bot.slack.wait_for(
-        lambda: len([k for k in bot.services.store.transcript_ts(incident_id)
-                     if not k.startswith(("event:", "day:"))]) == 3, timeout=30)
+        lambda: (
+            len(
+                [
+                    k
+                    for k in bot.services.store.transcript_ts(incident_id)
+                    if not k.startswith(("event:", "day:"))
+                ]
+            )
+            == 3
+        ),
+        timeout=30,
+    )
     bot.slack.wait_for(bot.services.dumps.idle, timeout=30)
     assert bot.incident(1).status == "mitigated"
     assert llm.count() == 0
@@ -126,7 +145,8 @@ def test_a_private_incident_never_reaches_the_endpoint(bot: Bot, llm: FakeLLM) -
 
 
 def test_a_failing_endpoint_never_fails_the_dump_and_the_next_dump_writes_the_callout(
-        bot: Bot, llm: FakeLLM) -> None:
+    bot: Bot, llm: FakeLLM
+) -> None:
     channel = declare(bot)
     talk(bot, channel, "checkout returns 500s")
     llm.status = 500
@@ -145,11 +165,16 @@ def test_a_failing_endpoint_never_fails_the_dump_and_the_next_dump_writes_the_ca
 def test_a_timeout_never_fails_the_dump(bot: Bot, llm: FakeLLM) -> None:
     """The real client with a short timeout (the built one waits 30 s) against a slow fake."""
     services = bot.services
-    config = LlmConfig(base_url=llm.base_url, model="fake-model", api_key=API_KEY,
-                       timeout_s=0.5, max_retries=0)
+    config = LlmConfig(
+        base_url=llm.base_url, model="fake-model", api_key=API_KEY, timeout_s=0.5, max_retries=0
+    )
     services.transcript.summary = DraftSummary(
-        store=services.store, notion=services.notion, model=OpenAIChat(config), clock=utcnow,
-        label=services.incidents.label)
+        store=services.store,
+        notion=services.notion,
+        model=OpenAIChat(config),
+        clock=utcnow,
+        label=services.incidents.label,
+    )
     channel = declare(bot)
     talk(bot, channel, "checkout returns 500s")
     llm.delay = 5.0
@@ -174,7 +199,8 @@ def test_a_deleted_callout_comes_back_once(bot: Bot, llm: FakeLLM) -> None:
 
 
 def test_without_a_summary_heading_the_callout_goes_to_the_top(
-        tmp_path: Path, llm: FakeLLM) -> None:
+    tmp_path: Path, llm: FakeLLM
+) -> None:
     template = tmp_path / "template.md"
     template.write_text("## Impact\n\nWho was affected.\n\n## Slack transcript\n")
     with start(tmp_path, llm, POSTMORTEM_TEMPLATE=str(template)) as bot:
@@ -213,7 +239,8 @@ def test_an_unanswered_callout_insert_is_adopted_not_repeated(bot: Bot, llm: Fak
 
 
 def test_a_notion_failure_while_updating_the_callout_never_fails_the_dump(
-        bot: Bot, llm: FakeLLM) -> None:
+    bot: Bot, llm: FakeLLM
+) -> None:
     channel = declare(bot)
     talk(bot, channel, "first")
     dump(bot, channel)

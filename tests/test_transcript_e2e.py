@@ -20,8 +20,11 @@ BASE_TS = 1_790_000_000.0  # 2026-09-21 15:33 UTC; messages are a minute apart
 
 @pytest.fixture
 def bot(tmp_path: Path) -> Iterator[Bot]:
-    with running_bot(f"sqlite:///{tmp_path / 'firebreak.db'}",
-                     RECONCILE_INTERVAL_SECONDS="3600", NOTION_TIMEOUT_SECONDS="2") as bot:
+    with running_bot(
+        f"sqlite:///{tmp_path / 'firebreak.db'}",
+        RECONCILE_INTERVAL_SECONDS="3600",
+        NOTION_TIMEOUT_SECONDS="2",
+    ) as bot:
         yield bot
 
 
@@ -49,27 +52,38 @@ class Seeded:
         return len(self.top) + sum(len(r) for r in self.replies.values())
 
 
-def seed(bot: Bot, channel: str, messages: int, threads: int, replies: int = 3,
-         seeded: Seeded | None = None) -> Seeded:
+def seed(
+    bot: Bot,
+    channel: str,
+    messages: int,
+    threads: int,
+    replies: int = 3,
+    seeded: Seeded | None = None,
+) -> Seeded:
     """`messages` top-level messages, every (messages // threads)-th one with replies,
     plus noise that must not be written: a join, a topic change and the bot's chatter."""
     seeded = seeded or Seeded()
     every = max(1, messages // threads) if threads else 0
     for index in range(messages):
         user = "U0ALICE" if index % 2 else "U0BOB"
-        ts = bot.slack.post(channel, user, f"message {index} for <@U0ALICE> *ok*",
-                            ts=seeded.ts())
+        ts = bot.slack.post(channel, user, f"message {index} for <@U0ALICE> *ok*", ts=seeded.ts())
         seeded.top.append(ts)
         if every and index % every == 0 and len(seeded.replies) < threads:
             seeded.replies[ts] = [
-                bot.slack.post(channel, "U0BOB", f"reply {r} to {index}", thread_ts=ts,
-                               ts=seeded.ts())
+                bot.slack.post(
+                    channel, "U0BOB", f"reply {r} to {index}", thread_ts=ts, ts=seeded.ts()
+                )
                 for r in range(replies)
             ]
         if index % 500 == 250:
             bot.slack.post(channel, "U0BOB", "", subtype="channel_join", ts=seeded.ts())
-            bot.slack.post(channel, bot.slack.bot_user_id, "bot chatter",
-                           bot_id=bot.slack.bot_id, ts=seeded.ts())
+            bot.slack.post(
+                channel,
+                bot.slack.bot_user_id,
+                "bot chatter",
+                bot_id=bot.slack.bot_id,
+                ts=seeded.ts(),
+            )
     return seeded
 
 
@@ -101,9 +115,13 @@ def assert_complete(bot: Bot, seeded: Seeded) -> list[dict[str, Any]]:
 def test_a_2000_message_channel_is_written_complete_in_order_and_rendered(bot: Bot) -> None:
     channel = declare(bot)
     seeded = seed(bot, channel, 2000, 100)
-    bot.slack.post(channel, "U0ALICE", "see <https://status.example.com|status> ~old~ "
-                   "`x` _it_ &amp; :fire:\n```select 1```\n&gt; quoted",
-                   ts=(fancy := seeded.ts()))
+    bot.slack.post(
+        channel,
+        "U0ALICE",
+        "see <https://status.example.com|status> ~old~ "
+        "`x` _it_ &amp; :fire:\n```select 1```\n&gt; quoted",
+        ts=(fancy := seeded.ts()),
+    )
     seeded.top.append(fancy)
 
     reply = dump(bot, channel)
@@ -115,8 +133,9 @@ def test_a_2000_message_channel_is_written_complete_in_order_and_rendered(bot: B
     assert first[-1]["annotations"]["bold"] is True
     text = FakeNotion.plain_text(blocks[-1])
     assert "alice: see status old x it & :fire:" in text
-    link = next(item for item in blocks[-1]["paragraph"]["rich_text"]
-                if item["plain_text"] == "status")
+    link = next(
+        item for item in blocks[-1]["paragraph"]["rich_text"] if item["plain_text"] == "status"
+    )
     assert link["href"] == "https://status.example.com"
     assert [c["type"] for c in blocks[-1]["children"]] == ["code", "quote"]
     days = [FakeNotion.plain_text(b) for b in transcript(bot) if b["type"] == "heading_3"]
@@ -130,8 +149,7 @@ def test_a_2000_message_channel_is_written_complete_in_order_and_rendered(bot: B
     assert bot.notion.count("blocks.children.append") == -(-top_level // 100) + 1
 
 
-def test_re_dump_writes_nothing_and_an_incremental_dump_writes_exactly_the_new(
-        bot: Bot) -> None:
+def test_re_dump_writes_nothing_and_an_incremental_dump_writes_exactly_the_new(bot: Bot) -> None:
     channel = declare(bot)
     seeded = seed(bot, channel, 50, 5, replies=2)
     dump(bot, channel)
@@ -141,8 +159,10 @@ def test_re_dump_writes_nothing_and_an_incremental_dump_writes_exactly_the_new(
     assert bot.notion.write_count() == writes
 
     old_thread = seeded.top[10]
-    late = [bot.slack.post(channel, "U0ALICE", f"late {i}", thread_ts=old_thread,
-                           ts=seeded.ts()) for i in range(2)]
+    late = [
+        bot.slack.post(channel, "U0ALICE", f"late {i}", thread_ts=old_thread, ts=seeded.ts())
+        for i in range(2)
+    ]
     seeded.replies[old_thread] += late
     seed(bot, channel, 5, 0, seeded=seeded)
 
@@ -167,20 +187,23 @@ def test_429_from_history_and_from_notion_are_honoured(bot: Bot) -> None:
 
 
 def test_a_notion_500_is_said_in_the_progress_message_and_the_next_trigger_resumes(
-        bot: Bot) -> None:
+    bot: Bot,
+) -> None:
     channel = declare(bot)
     seeded = seed(bot, channel, 1000, 10)
     bot.notion.set_latency(0.1, "blocks.children.append")
     incident_id = int(bot.incident(1).id)
     envelope = bot.command("dumpslack", channel_id=channel)
-    bot.slack.wait_for(lambda: len(bot.services.store.transcript_ts(incident_id)) >= 100,
-                       timeout=30)
+    bot.slack.wait_for(
+        lambda: len(bot.services.store.transcript_ts(incident_id)) >= 100, timeout=30
+    )
     bot.notion.inject("blocks.children.append", status=500, times=None)
     bot.wait_reply(envelope, "Notion", timeout=30)
 
     def progress_text() -> str:
-        return next(m["text"] for m in bot.slack.messages(channel)
-                    if m["text"].startswith("Transcript"))
+        return next(
+            m["text"] for m in bot.slack.messages(channel) if m["text"].startswith("Transcript")
+        )
 
     bot.slack.wait_for(lambda: progress_text().startswith("Transcript stopped"), timeout=10)
     assert "`/incident dumpslack` resumes" in progress_text()
@@ -189,12 +212,19 @@ def test_a_notion_500_is_said_in_the_progress_message_and_the_next_trigger_resum
     assert "new messages" in dump(bot, channel)
     assert_complete(bot, seeded)
     assert progress_text().startswith("Transcript up to date")  # the same message, edited
-    assert len([m for m in bot.slack.messages(channel)
-                if m["text"].startswith(("Writing", "Transcript"))]) == 1
+    assert (
+        len(
+            [
+                m
+                for m in bot.slack.messages(channel)
+                if m["text"].startswith(("Writing", "Transcript"))
+            ]
+        )
+        == 1
+    )
 
 
-def test_a_trigger_during_a_dump_is_answered_busy_and_its_messages_are_included(
-        bot: Bot) -> None:
+def test_a_trigger_during_a_dump_is_answered_busy_and_its_messages_are_included(bot: Bot) -> None:
     channel = declare(bot)
     seeded = seed(bot, channel, 600, 6)
     bot.notion.set_latency(0.2, "blocks.children.append")
@@ -206,27 +236,26 @@ def test_a_trigger_during_a_dump_is_answered_busy_and_its_messages_are_included(
     second = bot.command("dumpslack", channel_id=channel)
 
     assert bot.wait_reply(second, "already running", timeout=30) == (
-        "A dump is already running; new messages will be included.")
+        "A dump is already running; new messages will be included."
+    )
     bot.wait_reply(first, "Transcript up to date", timeout=60)
     bot.slack.wait_for(bot.services.dumps.idle, timeout=30)
     assert_complete(bot, seeded)
     assert bot.services.store.latest_pending_dump(incident_id) is None
 
 
-def test_the_shortcut_dumps_and_outside_an_incident_says_so_and_does_nothing(
-        bot: Bot) -> None:
+def test_the_shortcut_dumps_and_outside_an_incident_says_so_and_does_nothing(bot: Bot) -> None:
     channel = declare(bot)
     seeded = seed(bot, channel, 3, 1)
     general = bot.slack.add_channel("general", members=["U0ALICE"])
     outside = bot.slack.message_shortcut("dumpslack", channel_id=general)
-    assert bot.wait_reply(outside, "incident channel").startswith(
-        "This isn't an incident channel")
+    assert bot.wait_reply(outside, "incident channel").startswith("This isn't an incident channel")
     assert bot.services.store.incidents_with_pending_dumps() == []
 
-    inside = bot.slack.message_shortcut("dumpslack", channel_id=channel,
-                                        message_ts=seeded.top[0])
+    inside = bot.slack.message_shortcut("dumpslack", channel_id=channel, message_ts=seeded.top[0])
     assert bot.wait_reply(inside, "Transcript up to date").startswith(
-        "Transcript up to date: 6 new messages")
+        "Transcript up to date: 6 new messages"
+    )
     assert_complete(bot, seeded)
 
 
@@ -234,18 +263,28 @@ def test_pins_and_events_go_to_the_timeline_once(bot: Bot) -> None:
     channel = declare(bot)
     seeded = seed(bot, channel, 3, 0)
     message = bot.slack.message(channel, seeded.top[1])
-    bot.slack.event({"type": "pin_added", "user": "U0ALICE", "channel_id": channel,
-                     "item": {"type": "message", "channel": channel, "message": message}})
+    bot.slack.event(
+        {
+            "type": "pin_added",
+            "user": "U0ALICE",
+            "channel_id": channel,
+            "item": {"type": "message", "channel": channel, "message": message},
+        }
+    )
     incident_id = int(bot.incident(1).id)
-    bot.slack.wait_for(lambda: any(e.kind == "pinned"
-                                   for e in bot.services.store.events(incident_id)))
+    bot.slack.wait_for(
+        lambda: any(e.kind == "pinned" for e in bot.services.store.events(incident_id))
+    )
     (pinned,) = [e for e in bot.services.store.events(incident_id) if e.kind == "pinned"]
     assert pinned.at.timestamp() == pytest.approx(float(seeded.top[1]), abs=1)
 
     dump(bot, channel)
     (page,) = bot.notion.pages(bot.data_source_id)
-    lines = [FakeNotion.plain_text(b) for b in bot.notion.children_tree(page["id"])
-             if b["type"] == "bulleted_list_item"]
+    lines = [
+        FakeNotion.plain_text(b)
+        for b in bot.notion.children_tree(page["id"])
+        if b["type"] == "bulleted_list_item"
+    ]
     assert sum("Declared by alice" in line for line in lines) == 1
     assert sum("alice pinned a message by alice: message 1" in line for line in lines) == 1
     writes = bot.notion.write_count()
@@ -271,25 +310,29 @@ def test_a_declare_during_a_10000_message_dump_still_acks_fast(bot: Bot) -> None
     bot.wait_reply(envelope, "Transcript up to date", timeout=120)
 
 
-def test_a_deleted_transcript_heading_is_recreated_and_the_transcript_rewritten(
-        bot: Bot) -> None:
+def test_a_deleted_transcript_heading_is_recreated_and_the_transcript_rewritten(bot: Bot) -> None:
     channel = declare(bot)
     seeded = seed(bot, channel, 30, 3)
     dump(bot, channel)
     (page,) = bot.notion.pages(bot.data_source_id)
-    heading = next(b for b in bot.notion.children_tree(page["id"])
-                   if FakeNotion.plain_text(b) == TRANSCRIPT_HEADING)
+    heading = next(
+        b
+        for b in bot.notion.children_tree(page["id"])
+        if FakeNotion.plain_text(b) == TRANSCRIPT_HEADING
+    )
     bot.services.notion._client.blocks.delete(block_id=heading["id"])
 
     assert dump(bot, channel).startswith(f"Transcript up to date: {seeded.count} new messages")
     assert_complete(bot, seeded)
-    lines = [FakeNotion.plain_text(b) for b in bot.notion.children_tree(page["id"])
-             if b["type"] == "bulleted_list_item" and "Declared by" in FakeNotion.plain_text(b)]
+    lines = [
+        FakeNotion.plain_text(b)
+        for b in bot.notion.children_tree(page["id"])
+        if b["type"] == "bulleted_list_item" and "Declared by" in FakeNotion.plain_text(b)
+    ]
     assert len(lines) == 1  # the timeline was not under the heading, and is not rewritten
 
 
-def test_the_status_hook_dumps_and_the_reconciler_finishes_a_dead_process_request(
-        bot: Bot) -> None:
+def test_the_status_hook_dumps_and_the_reconciler_finishes_a_dead_process_request(bot: Bot) -> None:
     channel = declare(bot)
     seeded = seed(bot, channel, 20, 2)
     incident = bot.incident(1)
@@ -297,8 +340,12 @@ def test_the_status_hook_dumps_and_the_reconciler_finishes_a_dead_process_reques
 
     assert transcript.on_status_change(incident, "active", "done") is False
     assert transcript.on_status_change(incident, "active", "mitigated") is True
-    bot.slack.wait_for(lambda: bot.services.dumps.idle()
-                       and bot.services.store.latest_pending_dump(int(incident.id)) is None)
+    bot.slack.wait_for(
+        lambda: (
+            bot.services.dumps.idle()
+            and bot.services.store.latest_pending_dump(int(incident.id)) is None
+        )
+    )
     assert_complete(bot, seeded)
 
     # A request whose process died before dumping: the reconciler's pass finishes it.
@@ -306,28 +353,33 @@ def test_the_status_hook_dumps_and_the_reconciler_finishes_a_dead_process_reques
     seeded.top.append(late)
     transcript.request(incident, "U0ALICE")
     assert bot.reconciler().resume_dumps() == [int(incident.id)]
-    bot.slack.wait_for(lambda: bot.services.dumps.idle()
-                       and bot.services.store.latest_pending_dump(int(incident.id)) is None)
+    bot.slack.wait_for(
+        lambda: (
+            bot.services.dumps.idle()
+            and bot.services.store.latest_pending_dump(int(incident.id)) is None
+        )
+    )
     assert_complete(bot, seeded)
 
 
 def test_an_unanswered_timeline_append_is_adopted_not_repeated(bot: Bot) -> None:
     channel = declare(bot)
-    bot.notion.inject("blocks.children.append", status=None,
-                      drop_response_after_handling=True)
+    bot.notion.inject("blocks.children.append", status=None, drop_response_after_handling=True)
     envelope = bot.command("dumpslack", channel_id=channel)
     bot.wait_reply(envelope, "Notion", timeout=20)
     bot.notion.clear_faults()
 
     assert dump(bot, channel).startswith("Transcript up to date: 0 new messages")
     (page,) = bot.notion.pages(bot.data_source_id)
-    lines = [FakeNotion.plain_text(b) for b in bot.notion.children_tree(page["id"])
-             if b["type"] == "bulleted_list_item" and "Declared by" in FakeNotion.plain_text(b)]
+    lines = [
+        FakeNotion.plain_text(b)
+        for b in bot.notion.children_tree(page["id"])
+        if b["type"] == "bulleted_list_item" and "Declared by" in FakeNotion.plain_text(b)
+    ]
     assert len(lines) == 1
 
 
-def test_a_thread_of_150_replies_and_a_long_multibyte_message_fit_notions_limits(
-        bot: Bot) -> None:
+def test_a_thread_of_150_replies_and_a_long_multibyte_message_fit_notions_limits(bot: Bot) -> None:
     channel = declare(bot)
     seeded = seed(bot, channel, 3, 1, replies=150)
     long_text = "🔥 " * 3000 + "end"
@@ -356,9 +408,14 @@ def test_a_failed_automatic_dump_is_said_in_the_channel(bot: Bot) -> None:
     bot.notion.inject("blocks.children.append", status=500, times=None)
     envelope = bot.command("status mitigated", channel_id=channel)
     bot.ack_text(envelope)
-    said = bot.slack.wait_for(lambda: [m["text"] for m in bot.slack.messages(channel)
-                                       if m["text"].startswith("Transcript stopped:")],
-                              timeout=30)
+    said = bot.slack.wait_for(
+        lambda: [
+            m["text"]
+            for m in bot.slack.messages(channel)
+            if m["text"].startswith("Transcript stopped:")
+        ],
+        timeout=30,
+    )
     assert said[0].endswith("`/incident dumpslack` resumes where it stopped.")
     bot.notion.clear_faults()
     bot.slack.wait_for(bot.services.dumps.idle, timeout=30)
@@ -372,15 +429,28 @@ def test_a_late_pin_of_an_earlier_message_lands_at_its_own_time(bot: Bot) -> Non
     bot.wait_idle()
     dump(bot, channel)
     message = bot.slack.message(channel, seeded.top[0])
-    bot.slack.event({"type": "pin_added", "user": "U0ALICE", "channel_id": channel,
-                     "item": {"type": "message", "channel": channel, "message": message}})
+    bot.slack.event(
+        {
+            "type": "pin_added",
+            "user": "U0ALICE",
+            "channel_id": channel,
+            "item": {"type": "message", "channel": channel, "message": message},
+        }
+    )
     incident_id = int(bot.incident(1).id)
-    bot.slack.wait_for(lambda: any(e.kind == "pinned"
-                                   for e in bot.services.store.events(incident_id)))
+    bot.slack.wait_for(
+        lambda: any(e.kind == "pinned" for e in bot.services.store.events(incident_id))
+    )
     dump(bot, channel)
     (page,) = bot.notion.pages(bot.data_source_id)
-    lines = [FakeNotion.plain_text(b) for b in bot.notion.children_tree(page["id"])
-             if b["type"] == "bulleted_list_item" and " UTC · " in FakeNotion.plain_text(b)]
+    lines = [
+        FakeNotion.plain_text(b)
+        for b in bot.notion.children_tree(page["id"])
+        if b["type"] == "bulleted_list_item" and " UTC · " in FakeNotion.plain_text(b)
+    ]
     assert [line.split(" · ", 1)[1].split(":")[0] for line in lines] == [
-        "alice pinned a message by bob", "Declared by alice", "Severity"]
+        "alice pinned a message by bob",
+        "Declared by alice",
+        "Severity",
+    ]
     assert lines == sorted(lines)  # "YYYY-MM-DD HH:MM UTC" sorts as time

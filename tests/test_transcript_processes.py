@@ -56,16 +56,29 @@ def seed(world: World, messages: int, threads: int) -> dict[str, list[str]]:
         if index % every == 0:
             for reply in range(3):
                 ts += 1
-                expected[top].append(world.slack.post(
-                    world.channel, "U0BOB", f"reply {reply}", thread_ts=top, ts=f"{ts:.6f}"))
+                expected[top].append(
+                    world.slack.post(
+                        world.channel, "U0BOB", f"reply {reply}", thread_ts=top, ts=f"{ts:.6f}"
+                    )
+                )
     return expected
 
 
 def transcript_service(store: Store, world: World) -> TranscriptService:
-    postmortem = build_postmortem_service(store, world.notion.base_url, world.database_id,
-                                          timeout_s=2.0, slack_url=world.slack.base_url)
-    return TranscriptService(store=store, slack=postmortem.slack, notion=postmortem.notion,
-                             postmortem=postmortem, clock=postmortem.clock)
+    postmortem = build_postmortem_service(
+        store,
+        world.notion.base_url,
+        world.database_id,
+        timeout_s=2.0,
+        slack_url=world.slack.base_url,
+    )
+    return TranscriptService(
+        store=store,
+        slack=postmortem.slack,
+        notion=postmortem.notion,
+        postmortem=postmortem,
+        clock=postmortem.clock,
+    )
 
 
 def assert_complete_once(world: World, expected: dict[str, list[str]]) -> None:
@@ -91,8 +104,15 @@ def landed_unrecorded(world: World, store: Store, incident: Incident) -> int:
 
 
 def worker(store_url: str, world: World, threads: int) -> Child:
-    return Child(store_url, world.slack.base_url, world.notion.base_url, world.database_id,
-                 "1", str(threads), module=WORKER)
+    return Child(
+        store_url,
+        world.slack.base_url,
+        world.notion.base_url,
+        world.database_id,
+        "1",
+        str(threads),
+        module=WORKER,
+    )
 
 
 def incident_with_channel(store: Store, world: World) -> Incident:
@@ -101,7 +121,8 @@ def incident_with_channel(store: Store, world: World) -> Incident:
 
 @pytest.mark.timeout(90)
 def test_a_dump_killed_mid_way_is_completed_by_the_next_without_duplicates(
-        store: Store, store_url: str, world: World) -> None:
+    store: Store, store_url: str, world: World
+) -> None:
     expected = seed(world, 1200, 40)
     incident = incident_with_channel(store, world)
     world.notion.set_latency(0.3, "blocks.children.append")
@@ -109,13 +130,12 @@ def test_a_dump_killed_mid_way_is_completed_by_the_next_without_duplicates(
     try:
         child.expect("ready")
         child.send("go")
-        world.notion.wait_for(lambda: len(store.transcript_ts(int(incident.id))) >= 200,
-                              timeout=60)
+        world.notion.wait_for(lambda: len(store.transcript_ts(int(incident.id))) >= 200, timeout=60)
         # The next append lands at Notion but is never answered; kill while it hangs.
-        world.notion.inject("blocks.children.append", status=None,
-                            drop_response_after_handling=True)
-        world.notion.wait_for(lambda: landed_unrecorded(world, store, incident) > 0,
-                              timeout=30)
+        world.notion.inject(
+            "blocks.children.append", status=None, drop_response_after_handling=True
+        )
+        world.notion.wait_for(lambda: landed_unrecorded(world, store, incident) > 0, timeout=30)
         child.kill()  # SIGKILL: no cleanup runs
     finally:
         child.close()
@@ -129,8 +149,11 @@ def test_a_dump_killed_mid_way_is_completed_by_the_next_without_duplicates(
     result = service.dump(incident, quiet)  # as the reconciler resumes it
 
     assert_complete_once(world, expected)
-    (progress,) = [m for m in world.slack.messages(world.channel)
-                   if m["text"].startswith(("Writing", "Transcript"))]
+    (progress,) = [
+        m
+        for m in world.slack.messages(world.channel)
+        if m["text"].startswith(("Writing", "Transcript"))
+    ]
     assert progress["text"].startswith("Transcript up to date")  # the dead one's message
     assert 0 < result.written < sum(1 + len(r) for r in expected.values())
     assert store.latest_pending_dump(int(incident.id)) is None
@@ -138,7 +161,8 @@ def test_a_dump_killed_mid_way_is_completed_by_the_next_without_duplicates(
 
 @pytest.mark.timeout(90)
 def test_10_triggers_across_2_processes_give_one_complete_transcript(
-        store: Store, store_url: str, world: World) -> None:
+    store: Store, store_url: str, world: World
+) -> None:
     expected = seed(world, 600, 20)
     incident = incident_with_channel(store, world)
     world.notion.set_latency(0.05, "blocks.children.append")

@@ -130,8 +130,7 @@ def _socket_mode_check(settings: Settings) -> Iterator[Result]:
     except SlackApiError as error:
         yield _failed(
             "Socket Mode",
-            f"Slack said `{error.response.get('error', 'unknown_error')}` to"
-            " apps.connections.open",
+            f"Slack said `{error.response.get('error', 'unknown_error')}` to apps.connections.open",
             "turn on Socket Mode in the app's settings and put an app-level token with the"
             " connections:write scope (Basic Information → App-Level Tokens) in SLACK_APP_TOKEN",
         )
@@ -195,9 +194,7 @@ def _optional_properties(schema: PostmortemSchema) -> Iterator[Result]:
 
 def _database_checks(settings: Settings) -> Iterator[Result]:
     config = parse_url(settings.database_url)
-    if config.backend == "sqlite" and not config.is_memory and not os.path.exists(
-        config.database
-    ):
+    if config.backend == "sqlite" and not config.is_memory and not os.path.exists(config.database):
         yield _missing_sqlite_file(config.database)
         return
     try:
@@ -243,8 +240,12 @@ def _migration_result(version: int) -> Iterator[Result]:
     if version == latest:
         yield _ok(what, f"answers; migrations applied (version {version})")
     elif version > latest:
-        yield _failed(what, f"version {version} is newer than this code knows ({latest})",
-                      "upgrade Firebreak to the version that migrated this database")
+        yield _failed(
+            what,
+            f"version {version} is newer than this code knows ({latest})",
+            "upgrade Firebreak to the version that migrated this database",
+        )
     else:
-        yield Result(WARNING, what,
-                     f"at version {version} of {latest}; the bot applies the rest at start")
+        yield Result(
+            WARNING, what, f"at version {version} of {latest}; the bot applies the rest at start"
+        )

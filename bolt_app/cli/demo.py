@@ -31,10 +31,15 @@ SAY_TIMEOUT = 30.0
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser("demo", help="play an incident against local fakes (no accounts)")
-    parser.add_argument("--keep", action="store_true",
-                        help="stay up afterwards so you can send more commands")
-    parser.add_argument("say", nargs="*", metavar="say TEXT",
-                        help='with a running `demo --keep`: say "/incident <command>"')
+    parser.add_argument(
+        "--keep", action="store_true", help="stay up afterwards so you can send more commands"
+    )
+    parser.add_argument(
+        "say",
+        nargs="*",
+        metavar="say TEXT",
+        help='with a running `demo --keep`: say "/incident <command>"',
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -55,19 +60,21 @@ def say(text: str, out: TextIO) -> int:
     try:
         port = int(json.loads(CONTROL_FILE.read_text())["port"])
     except (OSError, ValueError, KeyError):
-        print("No demo is running: start one with `python -m bolt_app demo --keep`.",
-              file=sys.stderr)
+        print(
+            "No demo is running: start one with `python -m bolt_app demo --keep`.", file=sys.stderr
+        )
         return 1
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/say", data=json.dumps({"text": text}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST",
+        f"http://127.0.0.1:{port}/say",
+        data=json.dumps({"text": text}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=SAY_TIMEOUT) as response:
             result = json.loads(response.read())
     except (urllib.error.URLError, OSError) as error:
-        print(f"The demo didn't answer ({error}); is `demo --keep` still running?",
-              file=sys.stderr)
+        print(f"The demo didn't answer ({error}); is `demo --keep` still running?", file=sys.stderr)
         return 1
     if result["answer"]:
         print(f"↳ {result['answer']}", file=out)

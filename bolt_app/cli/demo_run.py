@@ -94,5 +94,3 @@ def _control_handler(demo: Demo) -> type[BaseHTTPRequestHandler]:
             """Quiet: the demo's own output is what matters."""
 
     return Handler
-
-

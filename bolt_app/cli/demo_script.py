@@ -34,8 +34,14 @@ PEOPLE = (
 )
 #: Commands the demo runs, in order, when the build has them. Mitigated starts a dump by
 #: itself; the `dumpslack` after it then finds only what was said since.
-LIFECYCLE = ("severity P1", "status mitigated", "dumpslack", "status resolved",
-             "status postmortem", "status done")
+LIFECYCLE = (
+    "severity P1",
+    "status mitigated",
+    "dumpslack",
+    "status resolved",
+    "status postmortem",
+    "status done",
+)
 
 
 @dataclass
@@ -138,12 +144,14 @@ def _has_pin_listener() -> bool:
 def _pin(demo: Demo) -> str:
     slack = demo.bot.slack
     message = next(m for m in slack.messages(demo.channel) if "web-4812" in m.get("text", ""))
-    slack.event({
-        "type": "pin_added",
-        "user": "U0ALICE",
-        "channel_id": demo.channel,
-        "item": {"type": "message", "channel": demo.channel, "message": _pinned(message)},
-    })
+    slack.event(
+        {
+            "type": "pin_added",
+            "user": "U0ALICE",
+            "channel_id": demo.channel,
+            "item": {"type": "message", "channel": demo.channel, "message": _pinned(message)},
+        }
+    )
     demo.wait_idle()
     return "on the timeline"
 

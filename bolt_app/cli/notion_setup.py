@@ -63,7 +63,10 @@ def add_parser(commands: Any) -> None:
         "notion-setup", help="create the Notion postmortem database under a page"
     )
     parser.add_argument(
-        "--parent", required=True, type=page_id, metavar="PAGE_ID",
+        "--parent",
+        required=True,
+        type=page_id,
+        metavar="PAGE_ID",
         help="the page (id or URL) to create it under; share the page with the integration",
     )
     parser.add_argument("--title", default=DATABASE_TITLE, help="the database's title")

@@ -26,8 +26,9 @@ from storage import Incident, open_store
 NOTION_TOKEN = "ntn_fake_token"
 
 
-def bot_environment(slack: FakeSlack, notion_base_url: str, database_id: str,
-                    database_url: str, **extra: str) -> dict[str, str]:
+def bot_environment(
+    slack: FakeSlack, notion_base_url: str, database_id: str, database_url: str, **extra: str
+) -> dict[str, str]:
     """The environment a real deployment would set, pointing at the fakes."""
     return {
         "SLACK_BOT_TOKEN": slack.bot_token,
@@ -56,8 +57,7 @@ class Bot:
     def reconciler(self) -> Reconciler:
         return Reconciler(self.services, self.settings.reconcile_interval_seconds)
 
-    def command(self, text: str, *, user_id: str = "U0ALICE", channel_id: str | None = None
-                ) -> str:
+    def command(self, text: str, *, user_id: str = "U0ALICE", channel_id: str | None = None) -> str:
         """Type `/incident <text>`; returns the envelope id."""
         return self.slack.slash_command(text, user_id=user_id, channel_id=channel_id)
 
@@ -68,8 +68,11 @@ class Bot:
 
     def replies_to(self, envelope_id: str) -> list[str]:
         """What the user was told through the command's response_url."""
-        return [str(p.body.get("text", "")) for p in self.slack.responses
-                if p.envelope_id == envelope_id]
+        return [
+            str(p.body.get("text", ""))
+            for p in self.slack.responses
+            if p.envelope_id == envelope_id
+        ]
 
     def wait_reply(self, envelope_id: str, containing: str = "", timeout: float = 10.0) -> str:
         def found() -> str | None:
@@ -102,8 +105,7 @@ def running_bot(database_url: str, **env: str) -> Iterator[Bot]:
         )
         with connected(settings) as (services, app, runner):
             slack.wait_connected(1, timeout=10.0)
-            yield Bot(settings, services, app, runner, slack, notion, database_id,
-                      data_source_id)
+            yield Bot(settings, services, app, runner, slack, notion, database_id, data_source_id)
             runner.client.auto_reconnect_enabled = False
             slack.drop_sockets()
 

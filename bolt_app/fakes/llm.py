@@ -35,8 +35,11 @@ class LlmRequest:
     @property
     def user_text(self) -> str:
         """The content of the user messages (what the bot sent about the incident)."""
-        return "\n".join(str(m.get("content", "")) for m in self.body.get("messages", [])
-                         if m.get("role") == "user")
+        return "\n".join(
+            str(m.get("content", ""))
+            for m in self.body.get("messages", [])
+            if m.get("role") == "user"
+        )
 
 
 class FakeLLM:
@@ -55,8 +58,12 @@ class FakeLLM:
         self._server.start("fake-llm")
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         self._stop.set()
         self._server.stop()
 
@@ -105,11 +112,13 @@ def completion(model: str, content: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": content},
-            "finish_reason": "stop",
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
 
@@ -130,7 +139,8 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 return
             body = json.loads(raw or b"{}")
             status, answer = fake._answer(
-                LlmRequest(body, str(self.headers.get("Authorization") or "")))
+                LlmRequest(body, str(self.headers.get("Authorization") or ""))
+            )
             self._send(status, answer)
 
         def _send(self, status: int, body: dict[str, Any]) -> None:

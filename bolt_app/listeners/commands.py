@@ -60,8 +60,9 @@ def _parse(text: str) -> tuple[str, str]:
 
 def register(app: App, services: Services) -> None:
     @app.command(COMMAND)
-    def incident_command(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient
-                         ) -> None:
+    def incident_command(
+        ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient
+    ) -> None:
         name, args = _parse(body.get("text", ""))
         sub = SUBCOMMANDS.get(name)
         if sub is None or sub.handler is None:

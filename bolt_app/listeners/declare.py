@@ -43,13 +43,17 @@ def _record(services: Services, inv: Invocation) -> None:
     if _request_key(inv) is None:
         return
     private, title = _split_private(inv.args)
-    services.incidents.record(title=title, reporter=inv.user_id, severity="P3",
-                              private=private, request_key=_request_key(inv),
-                              reporter_name=inv.user_name)
+    services.incidents.record(
+        title=title,
+        reporter=inv.user_id,
+        severity="P3",
+        private=private,
+        request_key=_request_key(inv),
+        reporter_name=inv.user_name,
+    )
 
 
-def _declare(services: Services, inv: Invocation, _incident: Incident | None, reply: Reply
-             ) -> None:
+def _declare(services: Services, inv: Invocation, _incident: Incident | None, reply: Reply) -> None:
     private, title = _split_private(inv.args)
     declare_and_tell(
         services,
@@ -78,8 +82,13 @@ def declare_and_tell(
     """Record and set up an incident, telling the declarer as soon as its channel exists."""
     incidents = services.incidents
     incident = incidents.record(
-        title=title, reporter=reporter, severity=severity, private=private,
-        request_key=request_key, description=description, reporter_name=reporter_name,
+        title=title,
+        reporter=reporter,
+        severity=severity,
+        private=private,
+        request_key=request_key,
+        description=description,
+        reporter_name=reporter_name,
     )
     label = incidents.label(incident)
 

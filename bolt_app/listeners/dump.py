@@ -36,8 +36,9 @@ def _record(services: Services, inv: Invocation) -> None:
         services.transcript.request(incident, inv.user_id)
 
 
-def _dumpslack(services: Services, inv: Invocation, incident: Incident | None, reply: Reply
-               ) -> None:
+def _dumpslack(
+    services: Services, inv: Invocation, incident: Incident | None, reply: Reply
+) -> None:
     assert incident is not None  # its request was stored before the ack
     _start(services, incident, reply)
 
@@ -59,7 +60,12 @@ def register(app: App, services: Services) -> None:
 
 
 SUBCOMMANDS = (
-    Subcommand("dumpslack", "dumpslack",
-               "copy this channel's discussion into the postmortem page (only what's new)",
-               _dumpslack, needs_incident=True, record=_record),
+    Subcommand(
+        "dumpslack",
+        "dumpslack",
+        "copy this channel's discussion into the postmortem page (only what's new)",
+        _dumpslack,
+        needs_incident=True,
+        record=_record,
+    ),
 )

@@ -47,8 +47,12 @@ def logged_handler(app: App, services: Services) -> Listener:
         send_response(client, req, response, started_wall)
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         outcome = "acked" if response.status == 200 else f"failed ({response.status})"
-        _log(describe(req.type, req.payload or {}), _incident(services, req.payload or {}),
-             duration_ms, outcome)
+        _log(
+            describe(req.type, req.payload or {}),
+            _incident(services, req.payload or {}),
+            duration_ms,
+            outcome,
+        )
 
     return handle
 

@@ -28,13 +28,20 @@ def on_pin_added(services: Services, event: dict[str, Any]) -> None:
     permalink = message.get("permalink") or services.slack.permalink(
         channel, ts, str(thread) if thread else None
     )
-    record_pin(services.store, incident, user=event.get("user"), message=message,
-               permalink=str(permalink), clock=services.incidents.clock)
+    record_pin(
+        services.store,
+        incident,
+        user=event.get("user"),
+        message=message,
+        permalink=str(permalink),
+        clock=services.incidents.clock,
+    )
     log.info("pinned message %s recorded on incident %s's timeline", ts, incident.id)
 
 
 def register(app: App, services: Services) -> None:
     @app.event("pin_added")
     def pin_added(event: dict[str, Any]) -> None:
-        services.commands.submit(lambda: on_pin_added(services, event),
-                                 lambda error: log.warning("pin_added: %s", error))
+        services.commands.submit(
+            lambda: on_pin_added(services, event), lambda error: log.warning("pin_added: %s", error)
+        )

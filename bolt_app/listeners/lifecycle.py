@@ -54,33 +54,32 @@ def _check_title(inv: Invocation) -> str | None:
 # -- handlers, after the ack --------------------------------------------------------------------
 
 
-def _status(services: Services, inv: Invocation, incident: Incident | None, _reply: Reply
-            ) -> None:
+def _status(services: Services, inv: Invocation, incident: Incident | None, _reply: Reply) -> None:
     assert incident is not None
     status, reason = parse_status_args(inv.args)
     services.lifecycle.change_status(incident, inv.user_id, status, reason)
 
 
-def _severity(services: Services, inv: Invocation, incident: Incident | None, _reply: Reply
-              ) -> None:
+def _severity(
+    services: Services, inv: Invocation, incident: Incident | None, _reply: Reply
+) -> None:
     assert incident is not None
     services.lifecycle.change_severity(incident, inv.user_id, inv.args)
 
 
-def _commander(services: Services, inv: Invocation, incident: Incident | None, _reply: Reply
-               ) -> None:
+def _commander(
+    services: Services, inv: Invocation, incident: Incident | None, _reply: Reply
+) -> None:
     assert incident is not None
     services.lifecycle.change_commander(incident, inv.user_id, parse_user(inv.args))
 
 
-def _title(services: Services, inv: Invocation, incident: Incident | None, _reply: Reply
-           ) -> None:
+def _title(services: Services, inv: Invocation, incident: Incident | None, _reply: Reply) -> None:
     assert incident is not None
     services.lifecycle.change_title(incident, inv.user_id, inv.args)
 
 
-def _info(services: Services, _inv: Invocation, incident: Incident | None, reply: Reply
-          ) -> None:
+def _info(services: Services, _inv: Invocation, incident: Incident | None, reply: Reply) -> None:
     assert incident is not None
     reply(info_text(services, incident))
 
@@ -89,24 +88,27 @@ def info_text(services: Services, incident: Incident) -> str:
     """The `/incident info` card, as mrkdwn lines."""
     label = services.incidents.label(incident)
     page = services.store.get_artifact(int(incident.id), Kind.NOTION_POSTMORTEM)
-    doc = f"<{page.url}|Postmortem doc>" if page is not None and page.url else (
-        "not created yet (`/incident repair` creates it)"
+    doc = (
+        f"<{page.url}|Postmortem doc>"
+        if page is not None and page.url
+        else ("not created yet (`/incident repair` creates it)")
     )
     written = len(services.store.transcript_ts(int(incident.id)))
     transcript = f"{written} message(s) written to the doc" if written else "not dumped yet"
-    return "\n".join([
-        f"*{label}: {blocks.escape(str(incident.title))}*",
-        f"Status: {incident.status} · Severity: {incident.severity} · "
-        f"Commander: <@{incident.commander}>",
-        f"Declared: {blocks.date(incident.declared_at)} by <@{incident.reporter}>"
-        + (" · private" if incident.private else ""),
-        f"Doc: {doc}",
-        f"Transcript: {transcript}",
-    ])
+    return "\n".join(
+        [
+            f"*{label}: {blocks.escape(str(incident.title))}*",
+            f"Status: {incident.status} · Severity: {incident.severity} · "
+            f"Commander: <@{incident.commander}>",
+            f"Declared: {blocks.date(incident.declared_at)} by <@{incident.reporter}>"
+            + (" · private" if incident.private else ""),
+            f"Doc: {doc}",
+            f"Transcript: {transcript}",
+        ]
+    )
 
 
-def _list(services: Services, inv: Invocation, _incident: Incident | None, reply: Reply
-          ) -> None:
+def _list(services: Services, inv: Invocation, _incident: Incident | None, reply: Reply) -> None:
     """Open incidents, newest first; a private one only to the people in its channel."""
     lines = []
     for incident in services.store.open_incidents():
@@ -128,16 +130,40 @@ def _is_member(services: Services, incident: Incident, user: str) -> bool:
 
 
 SUBCOMMANDS = (
-    Subcommand("status", f"status <{'|'.join(STATUSES)}> [reason]",
-               "change the status (canceled needs a reason)", _status,
-               needs_incident=True, prepare=_check_status),
-    Subcommand("severity", "severity <P0..P4>", "change the severity", _severity,
-               needs_incident=True, prepare=_check_severity),
-    Subcommand("commander", "commander <@user>", "hand over command (invites them)",
-               _commander, needs_incident=True, prepare=_check_commander),
-    Subcommand("title", "title <text>", "rename the incident", _title,
-               needs_incident=True, prepare=_check_title),
-    Subcommand("info", "info", "this incident's status, people and doc", _info,
-               needs_incident=True),
+    Subcommand(
+        "status",
+        f"status <{'|'.join(STATUSES)}> [reason]",
+        "change the status (canceled needs a reason)",
+        _status,
+        needs_incident=True,
+        prepare=_check_status,
+    ),
+    Subcommand(
+        "severity",
+        "severity <P0..P4>",
+        "change the severity",
+        _severity,
+        needs_incident=True,
+        prepare=_check_severity,
+    ),
+    Subcommand(
+        "commander",
+        "commander <@user>",
+        "hand over command (invites them)",
+        _commander,
+        needs_incident=True,
+        prepare=_check_commander,
+    ),
+    Subcommand(
+        "title",
+        "title <text>",
+        "rename the incident",
+        _title,
+        needs_incident=True,
+        prepare=_check_title,
+    ),
+    Subcommand(
+        "info", "info", "this incident's status, people and doc", _info, needs_incident=True
+    ),
     Subcommand("list", "list", "open incidents (run it anywhere)", _list),
 )

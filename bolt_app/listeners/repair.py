@@ -9,8 +9,7 @@ from bolt_app.services import Services
 from storage import Incident
 
 
-def _repair(services: Services, _inv: Invocation, incident: Incident | None, reply: Reply
-            ) -> None:
+def _repair(services: Services, _inv: Invocation, incident: Incident | None, reply: Reply) -> None:
     assert incident is not None
     report = services.incidents.repair(incident)
     reply(" · ".join(f"{what}: {outcome}" for what, outcome in report))
@@ -27,9 +26,12 @@ def _doc(services: Services, _inv: Invocation, incident: Incident | None, reply:
 
 
 SUBCOMMANDS = (
-    Subcommand("doc", "doc", "link to this incident's postmortem page", _doc,
-               needs_incident=True),
-    Subcommand("repair", "repair",
-               "re-run set-up now: page, bookmark (re-added if removed), intro", _repair,
-               needs_incident=True),
+    Subcommand("doc", "doc", "link to this incident's postmortem page", _doc, needs_incident=True),
+    Subcommand(
+        "repair",
+        "repair",
+        "re-run set-up now: page, bookmark (re-added if removed), intro",
+        _repair,
+        needs_incident=True,
+    ),
 )

@@ -70,19 +70,24 @@ def register(app: App, services: Services) -> None:
         values = view.get("state", {}).get("values", {})
         title = _value(values, blocks.TITLE_BLOCK, blocks.TITLE_ACTION)
         severity = _value(values, blocks.SEVERITY_BLOCK, blocks.SEVERITY_ACTION) or "P3"
-        private = _checked(values, blocks.PRIVATE_BLOCK, blocks.PRIVATE_ACTION,
-                           blocks.PRIVATE_VALUE)
+        private = _checked(
+            values, blocks.PRIVATE_BLOCK, blocks.PRIVATE_ACTION, blocks.PRIVATE_VALUE
+        )
         errors = _form_errors(title, severity)
         if errors:
             ack(response_action="errors", errors=errors)
             return
         user_id = body["user"]["id"]
         description = _value(values, blocks.DESCRIPTION_BLOCK, blocks.DESCRIPTION_ACTION)
-        fields: dict[str, Any] = dict(title=title, reporter=user_id, severity=severity,
-                                      private=private, request_key=f"view:{view['id']}",
-                                      description=description or None,
-                                      reporter_name=body["user"].get("username")
-                                      or body["user"].get("name"))
+        fields: dict[str, Any] = dict(
+            title=title,
+            reporter=user_id,
+            severity=severity,
+            private=private,
+            request_key=f"view:{view['id']}",
+            description=description or None,
+            reporter_name=body["user"].get("username") or body["user"].get("name"),
+        )
         # Stored before the ack, like `/incident declare <title>`: after the ack Slack
         # never resends the submission, so a process dying now must not lose it. The
         # same fields go to both calls; the second finds the incident by request key.

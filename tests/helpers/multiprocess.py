@@ -58,8 +58,7 @@ class Fleet:
     """N bot processes sharing one environment; `with Fleet(...) as fleet` kills leftovers."""
 
     def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
-                    **env}
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), **env}
         self.workdir = workdir
         self.bots: list[BotProcess] = []
 
@@ -68,8 +67,13 @@ class Fleet:
             index = len(self.bots)
             log_path = self.workdir / f"bot-{index}.log"
             log_file = log_path.open("wb")
-            proc = subprocess.Popen([sys.executable, "-m", "bolt_app"], cwd=self.workdir,
-                                    env=self.env, stdout=log_file, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bolt_app"],
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
             self.bots.append(BotProcess(index, proc, log_path, log_file))
 
     def alive(self) -> list[BotProcess]:
@@ -86,8 +90,12 @@ class Fleet:
     def __enter__(self) -> Fleet:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         for bot in self.bots:
             bot.close()
 
@@ -118,8 +126,11 @@ def transcript_of(notion: FakeNotion, page_id: str) -> Transcript | None:
     if not headings:
         return None
     assert len(headings) == 1, f"{len(headings)} transcript headings on {page_id}"
-    return [(_ts(block), [_ts(child) for child in block.get("children", [])])
-            for block in headings[0]["children"] if block["type"] == "paragraph"]
+    return [
+        (_ts(block), [_ts(child) for child in block.get("children", [])])
+        for block in headings[0]["children"]
+        if block["type"] == "paragraph"
+    ]
 
 
 def _ts(block: dict[str, Any]) -> str:

@@ -21,15 +21,17 @@ def main() -> None:
     store_url, notion_url, database_id, incident_id, threads, timeout = sys.argv[1:7]
     store = open_store(store_url, migrate=False)
     service: PostmortemService = build_postmortem_service(
-        store, notion_url, database_id, timeout_s=float(timeout))
+        store, notion_url, database_id, timeout_s=float(timeout)
+    )
     incident = store.get_incident(int(incident_id))
     assert incident is not None
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
         raise SystemExit("expected go")
     with ThreadPoolExecutor(int(threads)) as pool:
-        urls = list(pool.map(lambda _: service.ensure_page(incident).artifact.url,
-                             range(int(threads))))
+        urls = list(
+            pool.map(lambda _: service.ensure_page(incident).artifact.url, range(int(threads)))
+        )
     print("result " + json.dumps(urls), flush=True)
     store.close()
 

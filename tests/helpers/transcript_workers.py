@@ -25,12 +25,19 @@ NOTION_TOKEN = "ntn_fake_token"
 
 def main(argv: list[str]) -> int:
     db_url, slack_url, notion_url, database_id, number, threads = argv
-    settings = load_settings({
-        "SLACK_BOT_TOKEN": "xoxb-fake-bot", "SLACK_APP_TOKEN": "xapp-fake-app",
-        "NOTION_TOKEN": NOTION_TOKEN, "NOTION_POSTMORTEM_DATABASE_ID": database_id,
-        "DATABASE_URL": db_url, "SLACK_API_BASE_URL": slack_url,
-        "NOTION_API_BASE_URL": notion_url, "NOTION_TIMEOUT_SECONDS": "2",
-    }, dotenv_path=None)
+    settings = load_settings(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-fake-bot",
+            "SLACK_APP_TOKEN": "xapp-fake-app",
+            "NOTION_TOKEN": NOTION_TOKEN,
+            "NOTION_POSTMORTEM_DATABASE_ID": database_id,
+            "DATABASE_URL": db_url,
+            "SLACK_API_BASE_URL": slack_url,
+            "NOTION_API_BASE_URL": notion_url,
+            "NOTION_TIMEOUT_SECONDS": "2",
+        },
+        dotenv_path=None,
+    )
     client = build_web_client(settings.slack_bot_token, settings.slack_api_base_url)
     services = Services.build(settings, client, store=open_store(db_url, migrate=False))
     incident = services.store.incident_by_number(int(number))
