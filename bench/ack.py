@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bolt_app.fakes.harness import bot_environment, running_bot
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.fakes.slack import FakeSlack
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.devkit.fake_slack.fake import FakeSlack
+from bolt_app.devkit.harness import bot_environment, running_bot
 
 
 def percentile(values: list[float], fraction: float) -> float:

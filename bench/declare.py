@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bolt_app.fakes.harness import Bot, running_bot
+from bolt_app.devkit.harness import Bot, running_bot
 
 SLACK_LATENCY = 0.1
 NOTION_LATENCY = 0.3

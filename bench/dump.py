@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bolt_app.clock import utcnow
-from bolt_app.config import load_settings
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.fakes.slack import FakeSlack
+from bolt_app.adapters.slack import HISTORY_PAGE_SIZE, build_web_client
+from bolt_app.core.clock import utcnow
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.devkit.fake_slack.fake import FakeSlack
+from bolt_app.runtime.config import load_settings
 from bolt_app.services import Services
-from bolt_app.slack import HISTORY_PAGE_SIZE, build_web_client
 
 USERS = [f"U{index:04d}" for index in range(20)]
 BASE_TS = 1_790_000_000.0

@@ -19,19 +19,19 @@ from types import FrameType, ModuleType
 from peewee import PeeweeException
 from slack_sdk import WebClient
 
-from bolt_app.app import SocketRunner, build_app
+from bolt_app.adapters.notion import NotionError, NotionSchemaError
+from bolt_app.adapters.slack import SlackError, build_web_client
 from bolt_app.cli import check as cli_check
 from bolt_app.cli import demo as cli_demo
 from bolt_app.cli import manifest as cli_manifest
 from bolt_app.cli import notion_setup as cli_notion_setup
-from bolt_app.config import ConfigError, Settings, load_settings
-from bolt_app.health import serve_health
-from bolt_app.listeners import envelope_log
-from bolt_app.logs import configure_logging
-from bolt_app.notion import NotionError, NotionSchemaError
-from bolt_app.reconciler import Reconciler
+from bolt_app.runtime import envelope_log
+from bolt_app.runtime.config import ConfigError, Settings, load_settings
+from bolt_app.runtime.health import serve_health
+from bolt_app.runtime.logs import configure_logging
+from bolt_app.runtime.reconciler import Reconciler
+from bolt_app.runtime.socket_mode import SocketRunner, build_app
 from bolt_app.services import Services
-from bolt_app.slack import SlackError, build_web_client
 
 log = logging.getLogger("bolt_app")
 

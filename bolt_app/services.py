@@ -12,18 +12,18 @@ from dataclasses import dataclass
 
 from slack_sdk import WebClient
 
-from bolt_app.announcements import Announcer
-from bolt_app.clock import Clock, utcnow
-from bolt_app.config import Settings
-from bolt_app.incidents import IncidentService, Numbering
-from bolt_app.jobs import Jobs
-from bolt_app.lifecycle import LifecycleService
-from bolt_app.notion import NotionGateway
-from bolt_app.postmortem import PostmortemService
-from bolt_app.slack import SlackGateway
-from bolt_app.summary import build_summary
-from bolt_app.template import load_template
-from bolt_app.transcript import TranscriptService
+from bolt_app.adapters.notion import NotionGateway
+from bolt_app.adapters.slack import SlackGateway
+from bolt_app.core.clock import Clock, utcnow
+from bolt_app.core.jobs import Jobs
+from bolt_app.formats.template import load_template
+from bolt_app.incidents.announcements import Announcer
+from bolt_app.incidents.lifecycle import LifecycleService
+from bolt_app.incidents.postmortem import PostmortemService
+from bolt_app.incidents.service import IncidentService, Numbering
+from bolt_app.runtime.config import Settings
+from bolt_app.transcript.dump import TranscriptService
+from bolt_app.transcript.summary import build_summary
 from storage import Store, open_store
 
 #: Threads for work after an ack (declare, status changes, repair). More would finish a

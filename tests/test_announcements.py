@@ -11,12 +11,12 @@ from datetime import timedelta
 
 import pytest
 
-from bolt_app.announcements import Announcer
-from bolt_app.artifacts import OWNER, Kind
-from bolt_app.clock import Clock, utcnow
-from bolt_app.fakes.slack import FakeSlack
-from bolt_app.incidents import Numbering
-from bolt_app.slack import SlackGateway, build_web_client
+from bolt_app.adapters.slack import SlackGateway, build_web_client
+from bolt_app.core.clock import Clock, utcnow
+from bolt_app.devkit.fake_slack.fake import FakeSlack
+from bolt_app.incidents.announcements import Announcer
+from bolt_app.incidents.artifacts import OWNER, Kind
+from bolt_app.incidents.service import Numbering
 from storage import Incident, Store
 
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import pytest
 
+from bolt_app.adapters.slack import BOT_SCOPES
 from bolt_app.cli import check
-from bolt_app.config import Settings, load_settings
-from bolt_app.fakes.harness import bot_environment
-from bolt_app.fakes.notion import FakeNotion, default_postmortem_schema
-from bolt_app.fakes.slack import FakeSlack
-from bolt_app.slack import BOT_SCOPES
+from bolt_app.devkit.fake_notion.fake import FakeNotion, default_postmortem_schema
+from bolt_app.devkit.fake_slack.fake import FakeSlack
+from bolt_app.devkit.harness import bot_environment
+from bolt_app.runtime.config import Settings, load_settings
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from bolt_app.adapters.slack import BOT_SCOPES
 from bolt_app.cli import manifest, yaml
-from bolt_app.slack import BOT_SCOPES
 from tests.conftest import ROOT
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bolt_app.adapters.notion import NotionGateway
 from bolt_app.cli import notion_setup
-from bolt_app.fakes.harness import NOTION_TOKEN
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.notion import NotionGateway
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.devkit.harness import NOTION_TOKEN
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bolt_app.config import ConfigError, load_settings
+from bolt_app.runtime.config import ConfigError, load_settings
 
 GOOD = {
     "SLACK_BOT_TOKEN": "xoxb-1",

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from bolt_app import blocks
-from bolt_app.artifacts import Kind
-from bolt_app.fakes.harness import Bot, running_bot
-from bolt_app.postmortem import BOOKMARK_TITLE
+from bolt_app.devkit.harness import Bot, running_bot
+from bolt_app.formats import slack_blocks as blocks
+from bolt_app.incidents.artifacts import Kind
+from bolt_app.incidents.postmortem import BOOKMARK_TITLE
 from tests.helpers.factories import form_values
 
 

@@ -19,7 +19,7 @@ import pytest
 from notion_client import APIResponseError, Client
 from notion_client.errors import RequestTimeoutError, UnknownHTTPResponseError
 
-from bolt_app.fakes.notion import FakeNotion
+from bolt_app.devkit.fake_notion.fake import FakeNotion
 
 TOKEN = FakeNotion.DEFAULT_TOKEN
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

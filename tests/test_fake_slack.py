@@ -34,8 +34,8 @@ from slack_sdk.webhook import WebhookClient
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from bolt_app.fakes import FakeSlack
-from bolt_app.fakes.common import Fault, FaultPlan, wait_for
+from bolt_app.devkit.common import Fault, FaultPlan, wait_for
+from bolt_app.devkit.fake_slack import FakeSlack
 
 pytestmark = pytest.mark.timeout(60)
 

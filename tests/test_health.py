@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from bolt_app.config import ConfigError, load_settings
-from bolt_app.fakes.harness import Bot, bot_environment, running_bot
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.fakes.slack import FakeSlack
-from bolt_app.health import HealthServer, database_answers, serve_health
-from bolt_app.listeners import envelope_log
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.devkit.fake_slack.fake import FakeSlack
+from bolt_app.devkit.harness import Bot, bot_environment, running_bot
+from bolt_app.runtime import envelope_log
+from bolt_app.runtime.config import ConfigError, load_settings
+from bolt_app.runtime.health import HealthServer, database_answers, serve_health
 from storage import open_store
 from tests.conftest import ROOT
 

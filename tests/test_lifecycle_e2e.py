@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from bolt_app import blocks
-from bolt_app.clock import utcnow
-from bolt_app.config import load_settings
-from bolt_app.fakes.harness import Bot, bot_environment, connected
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.fakes.slack import FakeSlack
+from bolt_app.core.clock import utcnow
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.devkit.fake_slack.fake import FakeSlack
+from bolt_app.devkit.harness import Bot, bot_environment, connected
+from bolt_app.formats import slack_blocks as blocks
+from bolt_app.runtime.config import load_settings
 from storage import Incident
 from storage.models import ArtifactAttempt, DumpRequest
 

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from bolt_app.errors import UsageError
-from bolt_app.lifecycle import (
+from bolt_app.core.errors import UsageError
+from bolt_app.incidents.lifecycle import (
     TRANSITIONS,
     TransitionRefused,
     check_transition,

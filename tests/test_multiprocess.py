@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from bolt_app.artifacts import Kind
-from bolt_app.fakes.harness import bot_environment, running_bot
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.fakes.slack import FakeSlack
-from bolt_app.postmortem import BOOKMARK_TITLE
-from bolt_app.reconciler import SETUP_KINDS
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.devkit.fake_slack.fake import FakeSlack
+from bolt_app.devkit.harness import bot_environment, running_bot
+from bolt_app.incidents.artifacts import Kind
+from bolt_app.incidents.postmortem import BOOKMARK_TITLE
+from bolt_app.runtime.reconciler import SETUP_KINDS
 from bolt_app.services import COMMAND_WORKERS
 from storage import Incident, Store
 from tests.helpers.factories import form_values

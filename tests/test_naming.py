@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bolt_app.naming import MAX_CHANNEL_NAME, channel_name, slugify
+from bolt_app.core.naming import MAX_CHANNEL_NAME, channel_name, slugify
 
 SLACK_NAME = re.compile(r"^[a-z0-9_-]{1,80}$")
 

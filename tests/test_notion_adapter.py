@@ -1,4 +1,4 @@
-"""Tests for bolt_app.notion: pure helpers first, then the gateway against FakeNotion.
+"""Tests for bolt_app.adapters.notion: pure helpers first, then the gateway against FakeNotion.
 
 The gateway tests use the real notion-client over HTTP, so they check what is sent on the
 wire (one POST per create, chunk sizes, properties) and how real client errors map to ours.
@@ -18,9 +18,7 @@ import pytest
 from notion_client import Client
 from notion_client.errors import APIResponseError, RequestTimeoutError, UnknownHTTPResponseError
 
-from bolt_app import notion_blocks as nb
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.notion import (
+from bolt_app.adapters.notion import (
     MAX_REQUEST_BYTES,
     NotionError,
     NotionGateway,
@@ -40,7 +38,9 @@ from bolt_app.notion import (
     status_option,
     translate_error,
 )
-from bolt_app.template import is_transcript_heading, load_template, render_template
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.formats import notion_blocks as nb
+from bolt_app.formats.template import is_transcript_heading, load_template, render_template
 
 # --- helpers -----------------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
-"""Unit tests for bolt_app.notion_blocks: Notion's rich-text limits and the block builders."""
+"""Unit tests for bolt_app.formats.notion_blocks: rich-text limits and the block builders."""
 
 from __future__ import annotations
 
 import pytest
 
-from bolt_app import notion_blocks as nb
+from bolt_app.formats import notion_blocks as nb
 
 
 def contents(items: list[nb.RichText]) -> list[str]:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from bolt_app.fakes.harness import Bot, running_bot
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.postmortem import BOOKMARK_TITLE
-from bolt_app.template import TRANSCRIPT_HEADING
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.devkit.harness import Bot, running_bot
+from bolt_app.formats.template import TRANSCRIPT_HEADING
+from bolt_app.incidents.postmortem import BOOKMARK_TITLE
 
 
 @pytest.fixture

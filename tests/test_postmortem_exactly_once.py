@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bolt_app.artifacts import Kind
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.notion import NotionTimeout
-from bolt_app.template import TRANSCRIPT_HEADING
+from bolt_app.adapters.notion import NotionTimeout
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.formats.template import TRANSCRIPT_HEADING
+from bolt_app.incidents.artifacts import Kind
 from storage import Store, open_store
 from tests.helpers.children import Child
 from tests.helpers.factories import build_postmortem_service, declare

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bolt_app.fakes.harness import bot_environment
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.fakes.slack import FakeSlack
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.devkit.fake_slack.fake import FakeSlack
+from bolt_app.devkit.harness import bot_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bolt_app.fakes.harness import Bot, running_bot
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.template import TRANSCRIPT_HEADING
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.devkit.harness import Bot, running_bot
+from bolt_app.formats.template import TRANSCRIPT_HEADING
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bolt_app import notion_blocks as nb
-from bolt_app.render import (
+from bolt_app.formats import notion_blocks as nb
+from bolt_app.transcript.render import (
     date_block,
     date_line_day,
     inline,

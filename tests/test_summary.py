@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bolt_app.config import ConfigError, load_settings
-from bolt_app.summary import MAX_TRANSCRIPT_CHARS, LlmConfig, OpenAIChat, llm_config, trim
+from bolt_app.runtime.config import ConfigError, load_settings
+from bolt_app.transcript.summary import (
+    MAX_TRANSCRIPT_CHARS,
+    LlmConfig,
+    OpenAIChat,
+    llm_config,
+    trim,
+)
 
 BASE = {
     "SLACK_BOT_TOKEN": "xoxb-1",

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from bolt_app.artifacts import Kind
-from bolt_app.clock import utcnow
-from bolt_app.fakes.harness import Bot, running_bot
-from bolt_app.fakes.llm import FakeLLM
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.summary import LABEL, DraftSummary, LlmConfig, OpenAIChat
-from bolt_app.transcript import HEADING_KIND
+from bolt_app.core.clock import utcnow
+from bolt_app.devkit.fake_llm import FakeLLM
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.devkit.harness import Bot, running_bot
+from bolt_app.incidents.artifacts import Kind
+from bolt_app.transcript.dump import HEADING_KIND
+from bolt_app.transcript.summary import LABEL, DraftSummary, LlmConfig, OpenAIChat
 
 API_KEY = "sk-fake-llm-key"
 REPLY = "Checkout failed for 20 minutes; a rollback fixed it."

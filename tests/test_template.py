@@ -1,4 +1,4 @@
-"""Unit tests for bolt_app.template: Markdown template -> Notion blocks."""
+"""Unit tests for bolt_app.formats.template: Markdown template -> Notion blocks."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bolt_app import notion_blocks as nb
-from bolt_app.template import (
+from bolt_app.formats import notion_blocks as nb
+from bolt_app.formats.template import (
     MAX_BLOCK_DEPTH,
     TRANSCRIPT_HEADING,
     TemplateError,

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from bolt_app.fakes.harness import Bot, running_bot
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.render import linked_ts
-from bolt_app.template import TRANSCRIPT_HEADING
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.devkit.harness import Bot, running_bot
+from bolt_app.formats.template import TRANSCRIPT_HEADING
+from bolt_app.transcript.render import linked_ts
 
 BASE_TS = 1_790_000_000.0  # 2026-09-21 15:33 UTC; messages are a minute apart
 

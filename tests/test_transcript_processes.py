@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from bolt_app.clock import utcnow
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.fakes.slack import FakeSlack
-from bolt_app.render import linked_ts
-from bolt_app.template import TRANSCRIPT_HEADING
-from bolt_app.transcript import ChannelProgress, TranscriptService
+from bolt_app.core.clock import utcnow
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.devkit.fake_slack.fake import FakeSlack
+from bolt_app.formats.template import TRANSCRIPT_HEADING
+from bolt_app.transcript.dump import ChannelProgress, TranscriptService
+from bolt_app.transcript.render import linked_ts
 from storage import Incident, Store
 from tests.helpers.children import Child
 from tests.helpers.factories import build_postmortem_service, declare

@@ -20,9 +20,14 @@ from peewee import PeeweeException
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bolt_app.config import ConfigError, Settings, load_settings
-from bolt_app.notion import OPTIONAL_PROPERTIES, NotionError, NotionGateway, PostmortemSchema
-from bolt_app.slack import BOT_SCOPES, SLACK_TIMEOUT_SECONDS
+from bolt_app.adapters.notion import (
+    OPTIONAL_PROPERTIES,
+    NotionError,
+    NotionGateway,
+    PostmortemSchema,
+)
+from bolt_app.adapters.slack import BOT_SCOPES, SLACK_TIMEOUT_SECONDS
+from bolt_app.runtime.config import ConfigError, Settings, load_settings
 from storage import migrations, open_store
 from storage.db import parse_url
 

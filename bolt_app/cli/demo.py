@@ -1,14 +1,14 @@
 """`python -m bolt_app demo [--keep]` and `demo say "<command>"`: Firebreak with no accounts.
 
 The demo starts FakeSlack and FakeNotion on 127.0.0.1, a temporary SQLite store and the
-real bot over a real Socket Mode websocket (`bolt_app.fakes.harness.running_bot`), plays
+real bot over a real Socket Mode websocket (`bolt_app.devkit.harness.running_bot`), plays
 a scripted incident (`demo_script`) and prints what users would see (`demo_view`).
 
 With `--keep` it stays up afterwards and listens on a local control port (written to
 `CONTROL_FILE`); `demo say "/incident status resolved"` sends one command through it,
 as a user typing in the incident channel, and prints the bot's answer.
 
-The fakes are imported only when the demo runs (`demo_run`), not by every `python -m
+The fakes are imported only when the demo runs (`bolt_app.devkit.demo.run`), not by every `python -m
 bolt_app` start.
 """
 
@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, TextIO
 
-from bolt_app.logs import configure_logging
+from bolt_app.runtime.logs import configure_logging
 
 CONTROL_FILE = Path(tempfile.gettempdir()) / "firebreak-demo.json"
 SAY_TIMEOUT = 30.0
@@ -50,9 +50,9 @@ def main(args: argparse.Namespace) -> int:
             return 2
         return say(" ".join(words[1:]), sys.stdout)
     configure_logging("WARNING", "text")
-    from bolt_app.cli import demo_run  # the fakes, only when the demo really runs
+    from bolt_app.devkit.demo import run  # the fakes, only when the demo really runs
 
-    return demo_run.run(sys.stdout, keep=args.keep)
+    return run.run(sys.stdout, keep=args.keep, control_file=CONTROL_FILE)
 
 
 def say(text: str, out: TextIO) -> int:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from bolt_app.adapters.slack import BOT_SCOPES
 from bolt_app.cli import yaml
 from bolt_app.listeners.commands import COMMAND
 from bolt_app.listeners.dump import CALLBACK_ID as DUMPSLACK_CALLBACK_ID
-from bolt_app.slack import BOT_SCOPES
 
 APP_NAME = "Firebreak"
 

@@ -1,6 +1,6 @@
 """`python -m bolt_app notion-setup --parent <page id>`: create the postmortem database.
 
-The database gets exactly the properties the bot fills in (`bolt_app.notion`): the
+The database gets exactly the properties the bot fills in (`bolt_app.adapters.notion`): the
 title, "Incident" (text; how a page is found again), "Severity", "Status", "Declared"
 and "Channel". It is created under a page the integration can edit, and its id is
 printed for NOTION_POSTMORTEM_DATABASE_ID. Only NOTION_TOKEN (and NOTION_API_BASE_URL)
@@ -19,9 +19,9 @@ import httpx
 from notion_client import Client
 from notion_client.errors import NotionClientErrorBase
 
-from bolt_app.blocks import SEVERITIES
-from bolt_app.config import ConfigError, load_notion_access
-from bolt_app.notion import INCIDENT_PROPERTY, STATUS_OPTIONS, translate_error
+from bolt_app.adapters.notion import INCIDENT_PROPERTY, STATUS_OPTIONS, translate_error
+from bolt_app.formats.slack_blocks import SEVERITIES
+from bolt_app.runtime.config import ConfigError, load_notion_access
 
 DATABASE_TITLE = "Postmortems"
 TIMEOUT_MS = 30_000

@@ -16,12 +16,12 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bolt_app.errors import UsageError
+from bolt_app.core.errors import UsageError
 from bolt_app.listeners import declare, dump, lifecycle, repair
 from bolt_app.listeners.errors import Reply, ephemeral, report_to
 from bolt_app.listeners.subcommands import Invocation, Subcommand
-from bolt_app.render import unescape
 from bolt_app.services import Services
+from bolt_app.transcript.render import unescape
 
 #: The slash command, as registered in the Slack app manifest.
 COMMAND = "/incident"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bolt_app import blocks
-from bolt_app.incidents import clean_title
+from bolt_app.adapters.slack import Channel
+from bolt_app.formats import slack_blocks as blocks
+from bolt_app.incidents.service import clean_title
 from bolt_app.listeners.errors import Reply
 from bolt_app.listeners.subcommands import Invocation, Subcommand
 from bolt_app.services import Services
-from bolt_app.slack import Channel
 from storage import Incident
 
 PRIVATE_FLAG = "--private"

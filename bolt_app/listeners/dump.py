@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bolt_app.errors import NotAnIncidentChannel
+from bolt_app.core.errors import NotAnIncidentChannel
 from bolt_app.listeners.errors import Reply, ephemeral, report_to
 from bolt_app.listeners.subcommands import Invocation, Subcommand
 from bolt_app.services import Services

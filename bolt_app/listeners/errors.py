@@ -15,7 +15,7 @@ from typing import Any
 from slack_bolt import App, Respond
 from slack_bolt.response import BoltResponse
 
-from bolt_app.errors import FirebreakError
+from bolt_app.core.errors import FirebreakError
 
 log = logging.getLogger(__name__)
 

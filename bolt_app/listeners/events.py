@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import App
 
 from bolt_app.services import Services
-from bolt_app.timeline import record_pin
+from bolt_app.transcript.timeline import record_pin
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import logging
 
-from bolt_app import blocks
-from bolt_app.artifacts import Kind
-from bolt_app.errors import UsageError
-from bolt_app.incidents import clean_severity, clean_title
-from bolt_app.lifecycle import parse_status_args, parse_user, require_reason, summary_line
+from bolt_app.adapters.slack import SlackError
+from bolt_app.core.errors import UsageError
+from bolt_app.formats import slack_blocks as blocks
+from bolt_app.incidents.artifacts import Kind
+from bolt_app.incidents.lifecycle import parse_status_args, parse_user, require_reason, summary_line
+from bolt_app.incidents.service import clean_severity, clean_title
 from bolt_app.listeners.errors import Reply
 from bolt_app.listeners.subcommands import Invocation, Subcommand
 from bolt_app.services import Services
-from bolt_app.slack import SlackError
 from storage import STATUSES, Incident
 
 log = logging.getLogger(__name__)

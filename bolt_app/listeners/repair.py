@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bolt_app.artifacts import Kind
+from bolt_app.incidents.artifacts import Kind
 from bolt_app.listeners.errors import Reply
 from bolt_app.listeners.subcommands import Invocation, Subcommand
 from bolt_app.services import Services

@@ -12,9 +12,9 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
-from bolt_app import blocks
-from bolt_app.errors import UsageError
-from bolt_app.incidents import clean_severity, clean_title
+from bolt_app.core.errors import UsageError
+from bolt_app.formats import slack_blocks as blocks
+from bolt_app.incidents.service import clean_severity, clean_title
 from bolt_app.listeners.declare import declare_and_tell
 from bolt_app.listeners.errors import Reply, report_to
 from bolt_app.services import Services

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bolt_app import blocks
-from bolt_app.clock import utcnow
-from bolt_app.incidents import Numbering
-from bolt_app.notion import NotionGateway
-from bolt_app.postmortem import PostmortemService
-from bolt_app.slack import SlackGateway, build_web_client
-from bolt_app.template import load_template
+from bolt_app.adapters.notion import NotionGateway
+from bolt_app.adapters.slack import SlackGateway, build_web_client
+from bolt_app.core.clock import utcnow
+from bolt_app.formats import slack_blocks as blocks
+from bolt_app.formats.template import load_template
+from bolt_app.incidents.postmortem import PostmortemService
+from bolt_app.incidents.service import Numbering
 from storage import Incident, Store
 
 NOTION_TOKEN = "ntn_fake_token"

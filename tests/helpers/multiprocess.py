@@ -19,9 +19,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from bolt_app.fakes.notion import FakeNotion
-from bolt_app.render import linked_ts
-from bolt_app.template import TRANSCRIPT_HEADING
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.formats.template import TRANSCRIPT_HEADING
+from bolt_app.transcript.render import linked_ts
 
 ROOT = Path(__file__).resolve().parents[2]
 

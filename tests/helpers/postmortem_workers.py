@@ -12,7 +12,7 @@ import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from bolt_app.postmortem import PostmortemService
+from bolt_app.incidents.postmortem import PostmortemService
 from storage import open_store
 from tests.helpers.factories import build_postmortem_service
 

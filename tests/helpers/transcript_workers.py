@@ -13,11 +13,11 @@ from __future__ import annotations
 import sys
 import threading
 
-from bolt_app.clock import utcnow
-from bolt_app.config import load_settings
+from bolt_app.adapters.slack import build_web_client
+from bolt_app.core.clock import utcnow
+from bolt_app.runtime.config import load_settings
 from bolt_app.services import Services
-from bolt_app.slack import build_web_client
-from bolt_app.transcript import ChannelProgress, DumpBusy
+from bolt_app.transcript.dump import ChannelProgress, DumpBusy
 from storage import open_store
 
 NOTION_TOKEN = "ntn_fake_token"

@@ -1,0 +1,1 @@
+"""`python -m bolt_app demo`: the script, what it shows, and `--keep`'s control port."""

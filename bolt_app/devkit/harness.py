@@ -1,0 +1,129 @@
+"""The in-process rig: the real Bolt app over a real Socket Mode websocket, against fakes.
+
+`running_bot` starts FakeSlack and FakeNotion on random ports, builds the real
+`slack_bolt.App` with the real `WebClient` and `notion_client.Client` pointed at them,
+connects in Socket Mode, and tears everything down quickly afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import App
+
+from bolt_app.adapters.slack import build_web_client
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.devkit.fake_slack.fake import FakeSlack
+from bolt_app.runtime.config import Settings, load_settings
+from bolt_app.runtime.reconciler import Reconciler
+from bolt_app.runtime.socket_mode import SocketRunner, build_app
+from bolt_app.services import Services
+from storage import Incident, open_store
+
+NOTION_TOKEN = "ntn_fake_token"
+
+
+def bot_environment(
+    slack: FakeSlack, notion_base_url: str, database_id: str, database_url: str, **extra: str
+) -> dict[str, str]:
+    """The environment a real deployment would set, pointing at the fakes."""
+    return {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_APP_TOKEN": slack.app_token,
+        "NOTION_TOKEN": NOTION_TOKEN,
+        "NOTION_POSTMORTEM_DATABASE_ID": database_id,
+        "DATABASE_URL": database_url,
+        "SLACK_API_BASE_URL": slack.base_url,
+        "NOTION_API_BASE_URL": notion_base_url,
+        "NOTION_TIMEOUT_SECONDS": "5",
+        **extra,
+    }
+
+
+@dataclass
+class Bot:
+    settings: Settings
+    services: Services
+    app: App
+    runner: SocketRunner
+    slack: FakeSlack
+    notion: FakeNotion
+    database_id: str
+    data_source_id: str
+
+    def reconciler(self) -> Reconciler:
+        return Reconciler(self.services, self.settings.reconcile_interval_seconds)
+
+    def command(self, text: str, *, user_id: str = "U0ALICE", channel_id: str | None = None) -> str:
+        """Type `/incident <text>`; returns the envelope id."""
+        return self.slack.slash_command(text, user_id=user_id, channel_id=channel_id)
+
+    def ack_text(self, envelope_id: str, timeout: float = 5.0) -> str:
+        ack = self.slack.wait_for_ack(envelope_id, timeout=timeout)
+        payload: dict[str, Any] = ack.payload or {}
+        return str(payload.get("text", ""))
+
+    def replies_to(self, envelope_id: str) -> list[str]:
+        """What the user was told through the command's response_url."""
+        return [
+            str(p.body.get("text", ""))
+            for p in self.slack.responses
+            if p.envelope_id == envelope_id
+        ]
+
+    def wait_reply(self, envelope_id: str, containing: str = "", timeout: float = 10.0) -> str:
+        def found() -> str | None:
+            return next((t for t in self.replies_to(envelope_id) if containing in t), None)
+
+        return self.slack.wait_for(found, timeout=timeout)
+
+    def incident(self, number: int) -> Incident:
+        incident = self.services.store.incident_by_number(number)
+        assert incident is not None, f"no incident {number}"
+        return incident
+
+    def wait_idle(self, timeout: float = 15.0) -> None:
+        """Wait until every job handed off after an ack has finished."""
+        self.slack.wait_for(
+            lambda: self.services.commands.idle() and self.services.parallel.idle(),
+            timeout=timeout,
+        )
+
+
+@contextlib.contextmanager
+def running_bot(database_url: str, **env: str) -> Iterator[Bot]:
+    with FakeSlack() as slack, FakeNotion() as notion:
+        slack.add_user("U0ALICE", "alice", real_name="Alice Adams", display_name="alice")
+        slack.add_user("U0BOB", "bob", real_name="Bob Brown", display_name="bob")
+        database_id, data_source_id = notion.add_database()
+        settings = load_settings(
+            bot_environment(slack, notion.base_url, database_id, database_url, **env),
+            dotenv_path=None,
+        )
+        with connected(settings) as (services, app, runner):
+            slack.wait_connected(1, timeout=10.0)
+            yield Bot(settings, services, app, runner, slack, notion, database_id, data_source_id)
+            runner.client.auto_reconnect_enabled = False
+            slack.drop_sockets()
+
+
+@contextlib.contextmanager
+def connected(settings: Settings) -> Iterator[tuple[Services, App, SocketRunner]]:
+    client = build_web_client(settings.slack_bot_token, settings.slack_api_base_url)
+    services = Services.build(settings, client, store=open_store(settings.database_url))
+    try:
+        app = build_app(services, client)
+        runner = SocketRunner(app, settings.slack_app_token)
+        runner.connect()
+        reconciler = Reconciler(services, settings.reconcile_interval_seconds)
+        reconciler.start()
+        try:
+            yield services, app, runner
+        finally:
+            reconciler.stop()
+            runner.close()
+    finally:
+        services.close(timeout=5.0)

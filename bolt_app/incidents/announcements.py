@@ -1,0 +1,109 @@
+"""The announcement channel: one message per public incident, always current.
+
+With `INCIDENT_ANNOUNCE_CHANNEL` set, each public incident gets one message there at
+declaration (label, title, severity, status, commander, channel link). The message is
+an artefact like any other (`Kind.ANNOUNCEMENT`, its ts as the external id), made
+exactly once through `ensure_artifact`, and every later change edits that same message
+with `chat.update`, so the channel shows the current state without noise.
+
+Private incidents are never announced: their name alone may say too much.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bolt_app.adapters.slack import SLACK_TIMEOUT_SECONDS, SlackGateway
+from bolt_app.core.clock import Clock
+from bolt_app.formats import slack_blocks as blocks
+from bolt_app.incidents.artifacts import Ensured, Kind, Made, ensure_artifact
+from bolt_app.incidents.service import Numbering
+from storage import Incident, Store
+
+log = logging.getLogger(__name__)
+
+#: How far back a lost announcement is looked for; adoption happens within minutes
+#: of the failed attempt (the reconciler's next pass), so one history page is plenty.
+ADOPT_SCAN_MESSAGES = 100
+
+
+class Announcer:
+    """Posts and edits the announcement of each public incident in one channel."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        slack: SlackGateway,
+        numbering: Numbering,
+        clock: Clock,
+        channel_id: str,
+    ) -> None:
+        self.store = store
+        self.slack = slack
+        self.numbering = numbering
+        self.clock = clock
+        self.channel_id = channel_id
+
+    def applies(self, incident: Incident) -> bool:
+        """Public incidents with a channel are announced; private ones never."""
+        return not incident.private and incident.channel_id is not None
+
+    def ensure(self, incident: Incident) -> Ensured | None:
+        """The incident's announcement, posted once; None for a private incident."""
+        if not self.applies(incident):
+            return None
+        incident_id = int(incident.id)
+        return ensure_artifact(
+            self.store,
+            incident_id,
+            Kind.ANNOUNCEMENT,
+            create=lambda: self._post(incident_id),
+            find=lambda: self._find(incident),
+            clock=self.clock,
+            settle_seconds=SLACK_TIMEOUT_SECONDS,
+            what="announcement",
+        )
+
+    def refresh(self, incident: Incident) -> None:
+        """Make the announcement show the incident as it is now (post it if missing).
+
+        A freshly posted one is already current. Otherwise it is edited from the row as
+        read now, so a change racing the first post is still shown: the post happens
+        under the artefact lock, which `ensure` waits for before we edit.
+        """
+        ensured = self.ensure(incident)
+        if ensured is None or ensured.outcome == "created":
+            return
+        current = self._current(int(incident.id))
+        text, body = self._render(current)
+        self.slack.update_message(self.channel_id, str(ensured.artifact.external_id), text, body)
+
+    def _post(self, incident_id: int) -> Made:
+        text, body = self._render(self._current(incident_id))
+        return Made(self.slack.post_message(self.channel_id, text, body))
+
+    def _find(self, incident: Incident) -> Made | None:
+        """After a failed attempt: adopt our message for this label, if it was posted."""
+        prefix = f"{self.numbering.label(int(incident.number))}:"
+        for message in self.slack.recent_messages(self.channel_id, ADOPT_SCAN_MESSAGES):
+            if message.get("user") == self.slack.bot_user_id and str(
+                message.get("text", "")
+            ).startswith(prefix):
+                return Made(str(message["ts"]))
+        return None
+
+    def _current(self, incident_id: int) -> Incident:
+        incident = self.store.get_incident(incident_id)
+        assert incident is not None, f"incident {incident_id} vanished"
+        return incident
+
+    def _render(self, incident: Incident) -> tuple[str, list[blocks.Block]]:
+        return blocks.announcement(
+            self.numbering.label(int(incident.number)),
+            str(incident.title),
+            str(incident.severity),
+            str(incident.status),
+            str(incident.commander),
+            str(incident.channel_id),
+        )

@@ -1,0 +1,139 @@
+"""The exactly-once protocol for external artefacts (design.md §4), written once.
+
+Every artefact of an incident (its channel, postmortem page, bookmark, intro message)
+is made through `ensure_artifact`:
+
+1. fast path: if the `Artifact` row exists, return it, without a lock;
+2. take `store.lock("<kind>:<incident id>")`, held across the external call, and look again;
+3. only if an earlier attempt left no row, ask `find` to adopt what that attempt made
+   (after waiting until its request can no longer land, §12);
+4. record this attempt, then `create`, then save the row in one short transaction.
+
+A row exists only once the artefact exists, so there are no placeholders to clean up,
+and the only wait is for the lock itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bolt_app.core.clock import Clock
+from bolt_app.core.errors import StillWorking
+from storage import Artifact, LockTimeout, Store
+
+log = logging.getLogger(__name__)
+
+#: How long a trigger waits for another worker that is creating the same artefact.
+LOCK_WAIT_SECONDS = 30.0
+
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Kind:
+    """Artifact kinds, as stored in `Artifact.kind`."""
+
+    SLACK_CHANNEL = "slack_channel"
+    INTRO_MESSAGE = "intro_message"
+    NOTION_POSTMORTEM = "notion_postmortem"
+    BOOKMARK_POSTMORTEM = "bookmark_postmortem"
+    ANNOUNCEMENT = "announcement"
+    AI_SUMMARY = "ai_summary"
+
+
+@dataclass(frozen=True)
+class Made:
+    """What a `create` or `find` callback made or found."""
+
+    external_id: str
+    url: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ensured:
+    artifact: Artifact
+    #: "existing", "created" or "adopted": what this call did, for repair's answer.
+    outcome: str
+
+
+def ensure_artifact(
+    store: Store,
+    incident_id: int,
+    kind: str,
+    *,
+    create: Callable[[], Made],
+    find: Callable[[], Made | None],
+    clock: Clock,
+    settle_seconds: float = 0.0,
+    lock_wait: float = LOCK_WAIT_SECONDS,
+    what: str = "artefact",
+) -> Ensured:
+    """Return the incident's `kind` artefact, creating it at most once across processes.
+
+    `settle_seconds` is how long after an attempt started its request could still land
+    (the HTTP timeout): adoption waits that long past the latest earlier attempt, so a
+    request from a process that died cannot make a second artefact after we looked.
+    """
+    existing = store.get_artifact(incident_id, kind)
+    if existing is not None:
+        return Ensured(existing, "existing")
+    with holding(store, f"{kind}:{incident_id}", what, lock_wait):
+        return _ensure_locked(store, incident_id, kind, create, find, clock, settle_seconds)
+
+
+@contextmanager
+def holding(store: Store, name: str, what: str, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+    """`store.lock(name)`, where a wait past `wait` tells the user the `what` is still
+    being made (`StillWorking`) instead of surfacing as an unexplained error."""
+    try:
+        with store.lock(name, timeout=wait):
+            yield
+    except LockTimeout:
+        raise StillWorking(what) from None
+
+
+def _ensure_locked(
+    store: Store,
+    incident_id: int,
+    kind: str,
+    create: Callable[[], Made],
+    find: Callable[[], Made | None],
+    clock: Clock,
+    settle_seconds: float,
+) -> Ensured:
+    existing = store.get_artifact(incident_id, kind)
+    if existing is not None:
+        return Ensured(existing, "existing")
+    found: Made | None = None
+    earlier = store.attempts(incident_id, kind)
+    if earlier:
+        wait_until_settled(earlier[-1].started_at + timedelta(seconds=settle_seconds), clock)
+        found = find()
+    store.record_attempt(incident_id, kind, clock(), OWNER)
+    made = found if found is not None else create()
+    artifact = store.save_artifact(
+        incident_id, kind, made.external_id, made.url, clock(), made.data
+    )
+    outcome = "adopted" if found is not None else "created"
+    log.info("%s for incident %s %s: %s", kind, incident_id, outcome, made.external_id)
+    return Ensured(artifact, outcome)
+
+
+def wait_until_settled(deadline: datetime, clock: Clock) -> None:
+    """Sleep until an earlier attempt's in-flight request can no longer land (§12).
+
+    This is a wait for the outside world, not a poll: nothing we could check would
+    tell us sooner whether a dead process's request is still on the wire.
+    """
+    remaining = (deadline - clock()).total_seconds()
+    if remaining > 0:
+        log.info("waiting %.1fs for an earlier attempt's request to settle", remaining)
+        time.sleep(remaining)

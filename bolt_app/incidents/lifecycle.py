@@ -1,0 +1,375 @@
+"""The incident lifecycle: status, severity, commander and title changes.
+
+The status transitions live in one table, `TRANSITIONS`, and nothing else decides
+which change is allowed. A change is validated completely before anything is written,
+so a refused one leaves no trace: no topic, no message, no Notion write, no edit.
+
+A successful change, under a per-incident lock so that two changes never interleave:
+the row, an `IncidentEvent`, one channel message, the topic, then the outside world
+(status hooks, the announcement, the Notion page). Those last steps cannot undo the
+change once it is made, so their failures are collected and reported together as a
+`PartialChange` instead of hiding or aborting the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bolt_app.adapters.notion import NotionGateway, PostmortemFields
+from bolt_app.adapters.slack import SlackError, SlackGateway
+from bolt_app.core.clock import Clock
+from bolt_app.core.errors import FirebreakError, UsageError
+from bolt_app.formats import slack_blocks as blocks
+from bolt_app.incidents.artifacts import Kind
+from bolt_app.incidents.service import IncidentService, clean_severity, clean_title
+from storage import STATUSES, Incident, LockTimeout, Store
+
+log = logging.getLogger(__name__)
+
+#: The only place that says which status may follow which (design.md §3, issue 5).
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "active": ("mitigated", "canceled"),
+    "mitigated": ("resolved", "active", "canceled"),
+    "resolved": ("postmortem", "active", "canceled"),
+    "postmortem": ("done", "canceled"),
+    "done": ("active",),
+    "canceled": ("active",),
+}
+
+#: Statuses that need a reason after them.
+NEEDS_REASON = ("canceled",)
+
+#: How long a change waits for another change of the same incident.
+CHANGE_LOCK_SECONDS = 15.0
+
+#: (incident, old status, new status); any return value is ignored.
+StatusHook = Callable[[Incident, str, str], object]
+
+_USER_RE = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+class TransitionRefused(FirebreakError):
+    """A status change the table does not allow; the message lists the allowed ones."""
+
+
+class NotAllowed(FirebreakError):
+    """The person asking may not change this incident (not a member, or a bot)."""
+
+
+class BusyChanging(FirebreakError):
+    """Another change of the same incident holds its lock for too long."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Another change to this incident is still being made; try again in a moment."
+        )
+
+
+class PartialChange(FirebreakError):
+    """The change was made, but some of its follow-up steps failed."""
+
+
+def clean_status(raw: str) -> str:
+    status = raw.strip().lower()
+    if status not in STATUSES:
+        raise UsageError(f"Status must be one of {', '.join(STATUSES)}, not `{raw.strip()}`.")
+    return status
+
+
+def allowed_from(current: str) -> tuple[str, ...]:
+    return TRANSITIONS.get(current, ())
+
+
+def check_transition(current: str, new: str, reason: str | None = None) -> None:
+    """Raise `TransitionRefused` (or `UsageError` for a missing reason) unless allowed."""
+    allowed = allowed_from(current)
+    if new not in allowed:
+        options = ", ".join(f"`{s}`" for s in allowed) or "nothing"
+        already = (
+            f"The status is already {current}. "
+            if new == current
+            else (f"Can't change the status from {current} to {new}. ")
+        )
+        raise TransitionRefused(f"{already}From {current} it can go to: {options}.")
+    require_reason(new, reason)
+
+
+def require_reason(status: str, reason: str | None) -> None:
+    """`canceled` needs a reason, so the timeline says why."""
+    if status in NEEDS_REASON and not (reason or "").strip():
+        raise UsageError(
+            f"Changing the status to {status} needs a reason: "
+            f"`/incident status {status} duplicate of INC-40`."
+        )
+
+
+def parse_status_args(args: str) -> tuple[str, str | None]:
+    """`canceled duplicate of INC-40` -> ("canceled", "duplicate of INC-40")."""
+    word, _, rest = args.strip().partition(" ")
+    if not word:
+        raise UsageError(f"Which status? `/incident status <{'|'.join(STATUSES)}>`.")
+    return clean_status(word), (" ".join(rest.split()) or None)
+
+
+def parse_user(raw: str) -> str:
+    """`<@U123>` or `<@U123|alice>` -> `U123`; anything else is a usage error."""
+    if not raw.strip():
+        raise UsageError("Who should take command? `/incident commander @someone`.")
+    match = _USER_RE.match(raw.strip())
+    if match is None:
+        raise UsageError(
+            f"Name the commander as a mention: `/incident commander @someone`, not `{raw.strip()}`."
+        )
+    return match.group(1)
+
+
+class Announcing(Protocol):
+    """The announcement channel, as the lifecycle needs it (see `announcements`)."""
+
+    def refresh(self, incident: Incident) -> None: ...
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one change did, for the channel message and the event."""
+
+    what: str
+    before: str
+    after: str
+    event: str
+    data: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+
+class LifecycleService:
+    """Status, severity, commander and title changes, with every place they show up."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        slack: SlackGateway,
+        notion: NotionGateway | None,
+        incidents: IncidentService,
+        fields: Callable[[Incident], PostmortemFields],
+        clock: Clock,
+        announcer: Announcing | None = None,
+    ) -> None:
+        self.store = store
+        self.slack = slack
+        self.notion = notion
+        self.incidents = incidents
+        self.fields = fields
+        self.clock = clock
+        self.announcer = announcer
+        #: Called after every status change with (incident, old, new), in the
+        #: change's thread and under its lock, so keep them short (submit long work).
+        #: `Services.build` registers `TranscriptService.on_status_change` here, which
+        #: starts a dump on mitigated, resolved and postmortem.
+        self.status_hooks: list[StatusHook] = []
+
+    # -- who may ---------------------------------------------------------------------------
+
+    def require_member(self, incident: Incident, actor: str) -> None:
+        """Only people in the incident channel (and never bots) may change it."""
+        if self._is_bot(actor):
+            raise NotAllowed("Bots can't change incidents.")
+        if actor not in self.slack.channel_members(str(incident.channel_id)):
+            raise NotAllowed(f"Join #{incident.channel_name} to change it.")
+
+    def _is_bot(self, user: str) -> bool:
+        if user == self.slack.bot_user_id:
+            return True
+        try:
+            info = self.slack.user_info(user)
+        except SlackError as error:
+            if error.code == "user_not_found":
+                return False
+            raise
+        return bool(info.get("is_bot")) or bool(info.get("is_app_user"))
+
+    # -- the four changes ------------------------------------------------------------------
+
+    def change_status(
+        self, incident: Incident, actor: str, new: str, reason: str | None = None
+    ) -> Incident:
+        new = clean_status(new)
+
+        def plan(current: Incident) -> tuple[Change, dict[str, Any]]:
+            old = str(current.status)
+            check_transition(old, new, reason)
+            data = {"from": old, "to": new, **({"reason": reason} if reason else {})}
+            change = Change("status", old, new, "status_changed", data, reason)
+            return change, {"status": new}
+
+        return self._change(incident, actor, plan)
+
+    def change_severity(self, incident: Incident, actor: str, severity: str) -> Incident:
+        new = clean_severity(severity)
+
+        def plan(current: Incident) -> tuple[Change, dict[str, Any]]:
+            old = str(current.severity)
+            if old == new:
+                raise UsageError(f"The severity is already {new}.")
+            change = Change("severity", old, new, "severity_changed", {"from": old, "to": new})
+            return change, {"severity": new}
+
+        return self._change(incident, actor, plan)
+
+    def change_commander(self, incident: Incident, actor: str, user: str) -> Incident:
+        """Hand over command to `user` (an id), inviting them to the channel."""
+        new = user
+        self._require_person(new)
+
+        def plan(current: Incident) -> tuple[Change, dict[str, Any]]:
+            old = str(current.commander)
+            if old == new:
+                raise UsageError(f"<@{new}> is already the commander.")
+            self.slack.invite(str(current.channel_id), [new])
+            change = Change(
+                "commander", f"<@{old}>", f"<@{new}>", "commander_changed", {"from": old, "to": new}
+            )
+            return change, {"commander": new}
+
+        return self._change(incident, actor, plan)
+
+    def change_title(self, incident: Incident, actor: str, title: str) -> Incident:
+        new = clean_title(title)
+
+        def plan(current: Incident) -> tuple[Change, dict[str, Any]]:
+            old = str(current.title)
+            if old == new:
+                raise UsageError("That is already the title.")
+            # Titles are people's text: escaped, so "@here" or "<5ms" can't ping or link.
+            change = Change(
+                "title",
+                f"“{blocks.escape(old)}”",
+                f"“{blocks.escape(new)}”",
+                "title_changed",
+                {"from": old, "to": new},
+            )
+            return change, {"title": new}
+
+        return self._change(incident, actor, plan)
+
+    def _require_person(self, user: str) -> None:
+        """The new commander must be a real, active, human user of the workspace."""
+        try:
+            info = self.slack.user_info(user)
+        except SlackError as error:
+            if error.code == "user_not_found":
+                raise UsageError(f"`{user}` isn't a user in this workspace.") from None
+            raise
+        if info.get("deleted") or info.get("is_bot") or info.get("is_app_user"):
+            raise UsageError(f"<@{user}> can't be the commander: only active people can.")
+
+    # -- the one way a change is made --------------------------------------------------------
+
+    def _change(
+        self,
+        incident: Incident,
+        actor: str,
+        plan: Callable[[Incident], tuple[Change, dict[str, Any]]],
+    ) -> Incident:
+        """Check, then write everywhere; `plan` refuses by raising, before any write."""
+        self.require_member(incident, actor)
+        try:
+            with self.store.lock(f"lifecycle:{incident.id}", timeout=CHANGE_LOCK_SECONDS):
+                return self._apply(incident, actor, plan)
+        except LockTimeout:
+            raise BusyChanging() from None
+
+    def _apply(
+        self,
+        incident: Incident,
+        actor: str,
+        plan: Callable[[Incident], tuple[Change, dict[str, Any]]],
+    ) -> Incident:
+        current = self.incidents.refresh(incident)
+        change, values = plan(current)
+        now = self.clock()
+        updated = self.store.update_incident(int(current.id), now, **values)
+        self.store.add_event(int(current.id), change.event, actor, change.data, now)
+        log.info(
+            "%s: %s %s -> %s",
+            self.incidents.label(updated),
+            change.what,
+            change.before,
+            change.after,
+        )
+        failures = self._follow_up(updated, actor, change)
+        if failures:
+            raise PartialChange(
+                f"Changed the {change.what} to {change.after}, but "
+                + "; ".join(failures)
+                + ". The next change writes them again."
+            )
+        return updated
+
+    def _follow_up(self, incident: Incident, actor: str, change: Change) -> list[str]:
+        """Message, topic, hooks, announcement and Notion, once the row has changed.
+
+        Each may fail without stopping the others: the change is already made, so a
+        refused channel message must not also skip the dump or the Notion update.
+        """
+        failures: list[str] = []
+        channel = str(incident.channel_id)
+        steps: list[tuple[str, Callable[[], None]]] = [
+            (
+                "couldn't post in the channel",
+                lambda: self._post(channel, change_message(actor, change)),
+            ),
+            (
+                "couldn't set the topic",
+                lambda: self.slack.set_topic(channel, self.incidents.topic(incident)),
+            ),
+        ]
+        if change.what == "status":
+            for hook in self.status_hooks:
+                steps.append(("a status hook failed", _bind(hook, incident, change)))
+        if self.announcer is not None:
+            announcer = self.announcer
+            steps.append(("couldn't edit the announcement", lambda: announcer.refresh(incident)))
+        steps.append(("couldn't update the postmortem page", lambda: self._sync_page(incident)))
+        for description, step in steps:
+            try:
+                step()
+            except FirebreakError as error:
+                log.warning("%s for incident %s: %s", description, incident.id, error)
+                failures.append(f"{description} ({error.user_message})")
+        return failures
+
+    def _post(self, channel: str, text: str) -> None:
+        self.slack.post_message(channel, text)
+
+    def _sync_page(self, incident: Incident) -> None:
+        """Rewrite the page's properties and title, if the page exists yet."""
+        page = self.store.get_artifact(int(incident.id), Kind.NOTION_POSTMORTEM)
+        if page is None or self.notion is None:
+            return  # the page is created from the current row, so it will be right
+        self.notion.update_properties(str(page.external_id), self.fields(incident))
+
+
+def _bind(hook: StatusHook, incident: Incident, change: Change) -> Callable[[], None]:
+    def call() -> None:
+        hook(incident, change.before, change.after)
+
+    return call
+
+
+def change_message(actor: str, change: Change) -> str:
+    """ "<@alice> changed status: active → mitigated" (with the reason, if there is one)."""
+    text = f"<@{actor}> changed {change.what}: {change.before} → {change.after}"
+    return f"{text} ({blocks.escape(change.note)})" if change.note else text
+
+
+def summary_line(label: str, incident: Incident) -> str:
+    """One incident in `/incident list`."""
+    return (
+        f"• <#{incident.channel_id}> *{label}*: {blocks.escape(str(incident.title))} · "
+        f"{incident.severity} · {incident.status} · commander <@{incident.commander}>"
+    )

@@ -1,0 +1,166 @@
+"""The postmortem page and its channel bookmark, each made exactly once (design.md §4).
+
+The page is created with the template already in it, in the same `pages.create` call,
+whichever trigger gets there first (declaration, reconciler, repair or a dump), so no
+page is ever left without its sections. The bookmark is checked and re-added on every
+repair, so a bookmark a user removed comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bolt_app.adapters.notion import NotionGateway, PostmortemFields
+from bolt_app.adapters.slack import SlackGateway
+from bolt_app.core.clock import Clock
+from bolt_app.core.naming import channel_name
+from bolt_app.formats.template import render_template
+from bolt_app.incidents.artifacts import Ensured, Kind, Made, ensure_artifact, holding
+from bolt_app.incidents.service import Numbering, PageSteps, PostmortemFailure, declared_data
+from storage import Artifact, Incident, Store
+
+log = logging.getLogger(__name__)
+
+BOOKMARK_TITLE = "Postmortem"
+
+
+class PostmortemService(PageSteps):
+    """`ensure_page` and `ensure_bookmark` for one deployment's Notion database."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        slack: SlackGateway,
+        notion: NotionGateway,
+        numbering: Numbering,
+        clock: Clock,
+        template: str,
+    ) -> None:
+        self.store = store
+        self.slack = slack
+        self.notion = notion
+        self.numbering = numbering
+        self.clock = clock
+        self.template = template
+
+    # -- the page --------------------------------------------------------------------------
+
+    def ensure_page(self, incident: Incident) -> Ensured:
+        """The incident's page; an earlier attempt's page is adopted, never duplicated."""
+        label = self.numbering.label(int(incident.number))
+        return ensure_artifact(
+            self.store,
+            int(incident.id),
+            Kind.NOTION_POSTMORTEM,
+            create=lambda: self._create_page(incident),
+            find=lambda: self._adopt_page(incident, label),
+            clock=self.clock,
+            settle_seconds=self.notion.timeout_s,
+            what="postmortem page",
+        )
+
+    def fields(self, incident: Incident) -> PostmortemFields:
+        label = self.numbering.label(int(incident.number))
+        return PostmortemFields(
+            label=label,
+            title=f"{label}: {incident.title}",
+            severity=str(incident.severity),
+            status=str(incident.status),
+            declared_at=incident.declared_at,
+            channel_url=self.slack.channel_url(str(incident.channel_id))
+            if incident.channel_id
+            else None,
+        )
+
+    def _create_page(self, incident: Incident) -> Made:
+        blocks = render_template(self.template, self._placeholders(incident))
+        page = self.notion.create_postmortem(self.fields(incident), blocks)
+        return Made(page.id, page.url)
+
+    def link_channel(self, incident: Incident, page: Artifact) -> None:
+        """Fill the page's properties now that the channel exists (its "Channel" url).
+
+        The page is created in parallel with the channel, so it starts without it.
+        """
+        self.notion.update_properties(str(page.external_id), self.fields(incident))
+
+    def _adopt_page(self, incident: Incident, label: str) -> Made | None:
+        """Adopt the page an earlier attempt made, finishing its template if cut short."""
+        page = self.notion.find_postmortem(label)
+        if page is None:
+            return None
+        blocks = render_template(self.template, self._placeholders(incident))
+        self.notion.resume_template(page.id, blocks)
+        return Made(page.id, page.url)
+
+    def _placeholders(self, incident: Incident) -> dict[str, str]:
+        name = incident.channel_name or channel_name(
+            self.numbering.channel_prefix, int(incident.number), str(incident.title)
+        )
+        return {
+            "incident": self.numbering.label(int(incident.number)),
+            "title": str(incident.title),
+            "severity": str(incident.severity),
+            "status": str(incident.status),
+            "commander": self._commander_name(incident),
+            "channel": f"#{name}",
+            "declared_at": incident.declared_at.strftime("%Y-%m-%d %H:%M UTC"),
+        }
+
+    def _commander_name(self, incident: Incident) -> str:
+        """`@alice` for the declarer (their handle from the payload), else the user id."""
+        name = declared_data(self.store, incident).get("reporter_name")
+        if name and incident.commander == incident.reporter:
+            return f"@{name}"
+        return str(incident.commander)
+
+    # -- the bookmark ----------------------------------------------------------------------
+
+    def ensure_bookmark(
+        self, incident: Incident, page: Artifact, *, verify: bool = False
+    ) -> Ensured:
+        """Bookmark the page in the channel once; with `verify`, re-add one a user removed."""
+        channel, url = str(incident.channel_id), str(page.url)
+        ensured = ensure_artifact(
+            self.store,
+            int(incident.id),
+            Kind.BOOKMARK_POSTMORTEM,
+            create=lambda: Made(self.slack.add_bookmark(channel, BOOKMARK_TITLE, url), url),
+            find=lambda: self._find_bookmark(channel, url),
+            clock=self.clock,
+            what="postmortem bookmark",
+        )
+        if verify and ensured.outcome == "existing":
+            return self._verify_bookmark(incident, channel, url, ensured)
+        return ensured
+
+    def _find_bookmark(self, channel: str, url: str) -> Made | None:
+        for bookmark in self.slack.list_bookmarks(channel):
+            if bookmark.get("link") == url:
+                return Made(str(bookmark["id"]), url)
+        return None
+
+    def _verify_bookmark(
+        self, incident: Incident, channel: str, url: str, ensured: Ensured
+    ) -> Ensured:
+        """Repair's path: always list, and re-add under the lock if the bookmark is gone."""
+        with holding(
+            self.store, f"{Kind.BOOKMARK_POSTMORTEM}:{incident.id}", "postmortem bookmark"
+        ):
+            if self._find_bookmark(channel, url) is not None:
+                return ensured
+            bookmark_id = self.slack.add_bookmark(channel, BOOKMARK_TITLE, url)
+            artifact = self.store.save_artifact(
+                int(incident.id), Kind.BOOKMARK_POSTMORTEM, bookmark_id, url, self.clock()
+            )
+        log.info("re-added the postmortem bookmark of incident %s", incident.id)
+        return Ensured(artifact, "re-added")
+
+    def report_failure(self, incident: Incident, failure: PostmortemFailure) -> None:
+        """Say in the channel what failed; the reconciler and `/incident repair` retry it."""
+        self.slack.post_message(
+            str(incident.channel_id),
+            f"Couldn't {failure.step} yet: {failure.error.user_message}. "
+            "I'll keep trying; `/incident repair` retries now.",
+        )

@@ -1,0 +1,411 @@
+"""Incident services: declare an incident and bring its Slack side into being.
+
+Declaring means "record the incident, then run its ensure steps": the channel and the
+postmortem page are made in parallel, the bookmark as soon as both exist, and every
+step goes through `ensure_artifact`, so a retry, a second process or the reconciler
+can run them again without making anything twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bolt_app.adapters.slack import Channel, SlackError, SlackGateway
+from bolt_app.core.clock import Clock
+from bolt_app.core.errors import FirebreakError, NotAnIncidentChannel, UsageError
+from bolt_app.core.naming import channel_name
+from bolt_app.formats import slack_blocks as blocks
+from bolt_app.incidents.artifacts import Ensured, Kind, Made, ensure_artifact
+from storage import Artifact, Incident, Store
+
+log = logging.getLogger(__name__)
+
+#: How repair describes what an ensure step did.
+OUTCOME_WORDS = {
+    "existing": "ok",
+    "created": "created",
+    "adopted": "recovered",
+    "re-added": "re-added",
+}
+
+#: How many `-2`, `-3`… suffixes we try after `name_taken` before giving up.
+MAX_NAME_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class Numbering:
+    """How incidents are labelled: `INC-42`, channels `inc-42-…`."""
+
+    prefix: str = "INC"
+    start: int = 1
+
+    def label(self, number: int) -> str:
+        return f"{self.prefix}-{number}"
+
+    @property
+    def channel_prefix(self) -> str:
+        return self.prefix.lower()
+
+
+def declared_data(store: Store, incident: Incident) -> dict[str, Any]:
+    """The `declared` event's data: the form's description, the declarer's handle."""
+    for event in store.events(int(incident.id)):
+        if event.kind == "declared":
+            return dict(event.data or {})
+    return {}
+
+
+def clean_title(raw: str) -> str:
+    """Validate a title; the error says what to do instead."""
+    title = " ".join(raw.split())
+    if not title:
+        raise UsageError("An incident needs a title: `/incident declare Checkout is down`.")
+    if len(title) > blocks.MAX_TITLE:
+        raise UsageError(
+            f"That title is {len(title):,} characters; keep it under {blocks.MAX_TITLE} "
+            "and put the details in the channel."
+        )
+    return title
+
+
+def clean_severity(raw: str) -> str:
+    severity = raw.strip().upper()
+    if severity not in blocks.SEVERITIES:
+        raise UsageError(f"Severity must be one of {', '.join(blocks.SEVERITIES)}, not `{raw}`.")
+    return severity
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The outcome of running an incident's ensure steps."""
+
+    channel: Artifact
+    page: Artifact | None
+    failure: PostmortemFailure | None
+
+
+@dataclass(frozen=True)
+class PostmortemFailure:
+    """A postmortem step that failed during set-up, said once in the channel."""
+
+    #: What we couldn't do, as in "Couldn't <step> yet".
+    step: str
+    error: FirebreakError
+
+
+class PageSteps:
+    """The postmortem side of set-up; `None` until Notion is configured for a service."""
+
+    def ensure_page(self, incident: Incident) -> Ensured:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def ensure_bookmark(
+        self, incident: Incident, page: Artifact, *, verify: bool = False
+    ) -> Ensured:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def report_failure(
+        self, incident: Incident, failure: PostmortemFailure
+    ) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def link_channel(self, incident: Incident, page: Artifact) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+class AnnounceStep(Protocol):
+    """The announcement-channel side of set-up (`announcements.Announcer`)."""
+
+    def ensure(self, incident: Incident) -> Ensured | None: ...  # pragma: no cover
+
+
+class IncidentService:
+    """Declare incidents and run their Slack ensure steps."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        slack: SlackGateway,
+        numbering: Numbering,
+        clock: Clock,
+        parallel: Executor,
+        pages: PageSteps | None = None,
+        announcer: AnnounceStep | None = None,
+    ) -> None:
+        self.store = store
+        self.slack = slack
+        self.numbering = numbering
+        self.clock = clock
+        self.parallel = parallel
+        self.pages = pages
+        self.announcer = announcer
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def for_channel(self, channel_id: str) -> Incident:
+        """The incident whose channel this is; written once, used by every scoped command."""
+        incident = self.store.incident_by_channel(channel_id)
+        if incident is None:
+            raise NotAnIncidentChannel()
+        return incident
+
+    def label(self, incident: Incident) -> str:
+        return self.numbering.label(int(incident.number))
+
+    # -- declaring -------------------------------------------------------------------------
+
+    def record(
+        self,
+        *,
+        title: str,
+        reporter: str,
+        severity: str = "P3",
+        private: bool = False,
+        request_key: str | None = None,
+        description: str | None = None,
+        reporter_name: str | None = None,
+    ) -> Incident:
+        """Store a new incident (gapless number) and its `declared` event.
+
+        `request_key` (the Slack trigger id) makes a redelivered command return the
+        incident it already made instead of declaring a second one. The form's
+        `description` is kept in the event, and the intro message shows it; so is the
+        declarer's Slack handle, which names the commander in the postmortem template
+        without a `users.info` call on the page's critical path.
+        """
+        title, severity = clean_title(title), clean_severity(severity)
+        now = self.clock()
+        incident, created = self.store.create_incident(
+            title=title,
+            severity=severity,
+            reporter=reporter,
+            commander=reporter,
+            private=private,
+            request_key=request_key,
+            number_start=self.numbering.start,
+            now=now,
+        )
+        if created:
+            data = {"title": title, "severity": severity}
+            if description and description.strip():
+                data["description"] = description.strip()
+            if reporter_name:
+                data["reporter_name"] = reporter_name
+            self.store.add_event(int(incident.id), "declared", reporter, data, now)
+            log.info("declared %s (incident %s)", self.label(incident), incident.id)
+        return incident
+
+    def set_up(
+        self,
+        incident: Incident,
+        on_channel: Callable[[Channel], None] | None = None,
+        *,
+        report: bool = True,
+    ) -> Setup:
+        """Run every ensure step: channel ∥ page, then bookmark, then the channel's furniture.
+
+        `on_channel` runs on the parallel pool as soon as the channel exists, so the
+        declarer hears about it before the slower steps finish, and telling them never
+        delays the bookmark. With `report`, a postmortem failure is
+        said in the channel; the reconciler passes False so it says it only once.
+        A public incident's announcement is posted on the parallel pool as well, off
+        the bookmark's path.
+        """
+        page_future = self._start_page(incident)
+        channel_art = self.ensure_channel(incident).artifact
+        channel = Channel(id=str(channel_art.external_id), name=str(incident.channel_name))
+        told = self.parallel.submit(on_channel, channel) if on_channel is not None else None
+        furniture = self.parallel.submit(self._furnish, incident, channel.id)
+        announced = self.parallel.submit(self._announce, incident)
+        page, failure = self._finish_page(incident, page_future)
+        furniture.result()
+        announced.result()
+        if told is not None:
+            told.result()
+        self.ensure_intro(incident, page.url if page is not None else None)
+        if report and failure is not None and self.pages is not None:
+            self.pages.report_failure(incident, failure)
+        return Setup(channel=channel_art, page=page, failure=failure)
+
+    def _announce(self, incident: Incident) -> None:
+        """Announce a public incident; off the bookmark's path, and retried by reconcile."""
+        if self.announcer is None:
+            return
+        try:
+            self.announcer.ensure(incident)
+        except FirebreakError as error:  # the reconciler retries a missing announcement
+            log.warning("announcement of incident %s failed: %s", incident.id, error)
+
+    def _start_page(self, incident: Incident) -> Future[Ensured] | None:
+        if self.pages is None:
+            return None
+        return self.parallel.submit(self.pages.ensure_page, incident)
+
+    def _finish_page(
+        self, incident: Incident, future: Future[Ensured] | None
+    ) -> tuple[Artifact | None, PostmortemFailure | None]:
+        """Wait for the page and bookmark it; neither failure blocks the incident.
+
+        A failure is returned, not raised: set-up says it in the channel once, and the
+        reconciler retries the step.
+        """
+        if future is None or self.pages is None:
+            return None, None
+        try:
+            page = future.result().artifact
+        except FirebreakError as error:
+            log.warning("postmortem page for incident %s failed: %s", incident.id, error)
+            return None, PostmortemFailure("create the postmortem page", error)
+        fresh = self.refresh(incident)
+        try:
+            bookmark = self.pages.ensure_bookmark(fresh, page)
+        except FirebreakError as error:
+            log.warning("postmortem bookmark for incident %s failed: %s", incident.id, error)
+            return page, PostmortemFailure("bookmark the postmortem page", error)
+        if bookmark.outcome != "existing":
+            try:
+                self.pages.link_channel(fresh, page)
+            except FirebreakError as error:  # the next change writes the properties again
+                log.warning(
+                    "could not link the channel in incident %s's page: %s", incident.id, error
+                )
+        return page, None
+
+    def repair(self, incident: Incident) -> list[tuple[str, str]]:
+        """Run every ensure step now, re-adding a removed bookmark; say what each found.
+
+        Unlike set-up, the bookmark is always checked against the channel's list, so a
+        bookmark a user removed comes back.
+        """
+        report = [("Channel", OUTCOME_WORDS[self.ensure_channel(incident).outcome])]
+        page_url: str | None = None
+        if self.pages is not None:
+            try:
+                page = self.pages.ensure_page(incident)
+                page_url = page.artifact.url
+                report.append(("Postmortem page", OUTCOME_WORDS[page.outcome]))
+                bookmark = self.pages.ensure_bookmark(
+                    self.refresh(incident), page.artifact, verify=True
+                )
+                report.append(("Bookmark", OUTCOME_WORDS[bookmark.outcome]))
+            except FirebreakError as error:
+                report.append(("Postmortem page", f"failed: {error.user_message}"))
+        intro = self.ensure_intro(incident, page_url)
+        report.append(("Intro message", OUTCOME_WORDS[intro.outcome]))
+        return report
+
+    def refresh(self, incident: Incident) -> Incident:
+        fresh = self.store.get_incident(int(incident.id))
+        return fresh if fresh is not None else incident
+
+    # -- the channel -----------------------------------------------------------------------
+
+    def ensure_channel(self, incident: Incident) -> Ensured:
+        """The incident's channel, created once; recorded before anyone is invited."""
+        ensured = ensure_artifact(
+            self.store,
+            int(incident.id),
+            Kind.SLACK_CHANNEL,
+            create=lambda: self._create_channel(incident),
+            find=lambda: self._find_own_channel(incident),
+            clock=self.clock,
+            what="incident channel",
+        )
+        if incident.channel_id is None:
+            art = ensured.artifact
+            self.store.set_channel(
+                int(incident.id),
+                str(art.external_id),
+                str((art.data or {}).get("name", "")),
+                self.clock(),
+            )
+            incident.channel_id = art.external_id
+            incident.channel_name = (art.data or {}).get("name")
+        return ensured
+
+    def _create_channel(self, incident: Incident) -> Made:
+        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
+            name = channel_name(
+                self.numbering.channel_prefix, int(incident.number), str(incident.title), attempt
+            )
+            try:
+                channel = self.slack.create_channel(name, private=bool(incident.private))
+            except SlackError as error:
+                if error.code != "name_taken":
+                    raise
+                mine = self._unclaimed_own_channel(name)
+                if mine is None:
+                    continue
+                channel = mine
+            return Made(channel.id, None, {"name": channel.name})
+        raise UsageError(f"Every channel name up to `{name}` is taken; rename or archive some.")
+
+    def _unclaimed_own_channel(self, name: str) -> Channel | None:
+        """A channel we made whose create response was lost (a retried create, say)."""
+        channel = self.slack.find_channel(name)
+        if channel is None or channel.creator != self.slack.bot_user_id:
+            return None
+        if self.store.incident_by_channel(channel.id) is not None:
+            return None
+        return channel
+
+    def _find_own_channel(self, incident: Incident) -> Made | None:
+        """After a crash: adopt a channel an earlier attempt made for this incident number."""
+        prefix = f"{self.numbering.channel_prefix}-{incident.number}"
+        for channel in self.slack.find_channels_with_prefix(prefix):
+            if channel.creator == self.slack.bot_user_id and (
+                self.store.incident_by_channel(channel.id) is None
+            ):
+                return Made(channel.id, None, {"name": channel.name})
+        return None
+
+    def _furnish(self, incident: Incident, channel_id: str) -> None:
+        """Invite the commander and set the topic: both idempotent, so safe to repeat."""
+        commander = str(incident.commander)
+        if commander != self.slack.bot_user_id:
+            self.slack.invite(channel_id, [commander])
+        self.slack.set_topic(channel_id, self.topic(incident))
+
+    def topic(self, incident: Incident) -> str:
+        return blocks.topic(
+            self.label(incident),
+            str(incident.severity),
+            str(incident.status),
+            str(incident.commander),
+        )
+
+    def _description(self, incident: Incident) -> str | None:
+        """What the declarer wrote in the form, from the `declared` event."""
+        return declared_data(self.store, incident).get("description")
+
+    def ensure_intro(self, incident: Incident, doc_url: str | None) -> Ensured:
+        """Post the intro message once; its ts is recorded like any artefact."""
+        channel_id = str(incident.channel_id)
+
+        def post() -> Made:
+            text, body = blocks.intro_message(
+                self.label(incident),
+                str(incident.title),
+                str(incident.severity),
+                str(incident.commander),
+                doc_url,
+                self._description(incident),
+            )
+            return Made(self.slack.post_message(channel_id, text, body))
+
+        # An intro whose response was lost is at worst posted twice; a missing intro
+        # is worse, so "find" never adopts.
+        return ensure_artifact(
+            self.store,
+            int(incident.id),
+            Kind.INTRO_MESSAGE,
+            create=post,
+            find=lambda: None,
+            clock=self.clock,
+            what="intro message",
+        )

@@ -1,0 +1,588 @@
+"""dumpslack: the channel's discussion, written into the postmortem page (design.md §5).
+
+A dump reads the whole channel (`conversations.history`, then `conversations.replies` for
+threads with replies not yet written), renders what is new, and appends it under the
+page's toggleable "Slack transcript" heading, at most 100 top-level blocks per request
+with thread replies as inline children. Each batch's blocks are recorded in
+`TranscriptEntry` right after its append, so dumps are incremental and a second dump
+with nothing new sends no write to Notion.
+
+Exactly-once across crashes: `TranscriptWrite` is set before every append and cleared
+after its entries are saved. A dump that finds it still set waits until that append can
+no longer land (its start plus the Notion timeout), lists the blocks under its parent
+and adopts those whose permalink ts is not yet recorded, before writing anything.
+
+One dumper per incident (`store.lock("transcript:<id>")`). Requests are rows
+(`DumpRequest`) written before the trigger is acked; a dumper keeps going until no
+request is pending, so a trigger that finds the lock taken is never lost, and the
+reconciler finishes requests a dead process left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from bolt_app.adapters.notion import NotionGateway, plan_chunks
+from bolt_app.adapters.slack import SlackGateway
+from bolt_app.core.clock import Clock
+from bolt_app.core.errors import FirebreakError
+from bolt_app.core.jobs import Jobs
+from bolt_app.formats import notion_blocks as nb
+from bolt_app.formats.notion_blocks import Block
+from bolt_app.formats.template import TRANSCRIPT_HEADING, is_transcript_heading
+from bolt_app.incidents.artifacts import wait_until_settled
+from bolt_app.incidents.postmortem import PostmortemService
+from bolt_app.transcript import render
+from bolt_app.transcript.summary import DraftSummary
+from bolt_app.transcript.timeline import EVENT_PREFIX, Timeline
+from storage import Incident, LockTimeout, Store
+
+log = logging.getLogger(__name__)
+
+#: Subtypes that are people talking (anything else is channel housekeeping).
+KEPT_SUBTYPES = frozenset({None, "file_share", "me_message", "thread_broadcast"})
+#: Statuses whose arrival starts a dump (the lifecycle calls `on_status_change`).
+DUMP_STATUSES = frozenset({"mitigated", "resolved", "postmortem"})
+#: Artifact kind of the transcript heading's block id (to notice it was recreated).
+HEADING_KIND = "transcript_heading"
+#: Artifact kind of a big dump's progress message, kept until that dump succeeds.
+PROGRESS_KIND = "transcript_progress"
+#: Lock name prefix; one dumper per incident.
+LOCK_PREFIX = "transcript"
+
+#: A dump of more new messages than this shows its progress in the channel.
+PROGRESS_THRESHOLD = 200
+#: Seconds between progress edits.
+PROGRESS_INTERVAL = 2.0
+
+BUSY_TEXT = "A dump is already running; new messages will be included."
+
+
+class Progress(Protocol):
+    """Where a dump reports how far it got (a Slack message, or nowhere)."""
+
+    def start(self, total: int) -> None: ...
+    def advance(self, done: int, total: int) -> None: ...
+    def finish(self, written: int, url: str) -> None: ...
+    def fail(self, error: BaseException) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, done: int, total: int) -> None:
+        pass
+
+    def finish(self, written: int, url: str) -> None:
+        pass
+
+    def fail(self, error: BaseException) -> None:
+        pass
+
+
+class ChannelProgress:
+    """One channel message for a big dump, edited with `chat.update` as it goes.
+
+    Only dumps of more than PROGRESS_THRESHOLD new messages post one; edits are at most
+    one per PROGRESS_INTERVAL seconds (chat.update is rate limited too), plus the last.
+    The message is recorded as an artifact (PROGRESS_KIND) until its dump succeeds, so a
+    dump that resumes after a failure or a crash, even a quiet one (`post_new=False`, the
+    reconciler's), carries on editing the same message instead of leaving it stale.
+    """
+
+    def __init__(
+        self,
+        slack: SlackGateway,
+        store: Store,
+        incident: Incident,
+        clock: Clock,
+        *,
+        post_new: bool = True,
+        say_failure: bool = False,
+    ) -> None:
+        self.slack = slack
+        #: Post a failure even without a progress message: a dump nobody asked for by
+        #: hand (a status change's) has no one else to tell.
+        self.say_failure = say_failure
+        self.store = store
+        self.incident_id = int(incident.id)
+        self.channel = str(incident.channel_id or "")
+        self.clock = clock
+        self.post_new = post_new
+        self.ts: str | None = None
+        self._last_edit = 0.0
+
+    def start(self, total: int) -> None:
+        if self.ts is None:
+            earlier = self.store.get_artifact(self.incident_id, PROGRESS_KIND)
+            if earlier is not None:
+                self.ts = str(earlier.external_id)
+                self._edit(progress_text(0, total))
+            elif total > PROGRESS_THRESHOLD and self.post_new:
+                self.ts = self.slack.post_message(self.channel, progress_text(0, total))
+                self.store.save_artifact(
+                    self.incident_id, PROGRESS_KIND, self.ts, None, self.clock()
+                )
+                self._last_edit = time.monotonic()
+
+    def advance(self, done: int, total: int) -> None:
+        if time.monotonic() - self._last_edit >= PROGRESS_INTERVAL:
+            self._edit(progress_text(done, total))
+
+    def finish(self, written: int, url: str) -> None:
+        if self.ts is not None:
+            self._edit(done_text(written, url))
+            self.store.delete_artifact(self.incident_id, PROGRESS_KIND)
+            self.ts = None
+
+    def fail(self, error: BaseException) -> None:
+        if self.ts is None and self.say_failure and self.channel:
+            self.slack.post_message(self.channel, failure_text(error))
+        self._edit(failure_text(error))
+
+    def _edit(self, text: str) -> None:
+        if self.ts is not None:
+            self.slack.update_message(self.channel, self.ts, text)
+            self._last_edit = time.monotonic()
+
+
+def progress_text(done: int, total: int) -> str:
+    return f"Writing transcript… {done:,} / {total:,} messages"
+
+
+def done_text(written: int, url: str) -> str:
+    noun = "message" if written == 1 else "messages"
+    link = f" · <{url}|Postmortem>" if url else ""
+    return f"Transcript up to date: {written:,} new {noun}{link}"
+
+
+def failure_text(error: BaseException) -> str:
+    reason = getattr(error, "user_message", None) or "an unexpected error (see the bot's log)"
+    return (
+        f"Transcript stopped: {reason}. What was written is kept; "
+        "`/incident dumpslack` resumes where it stopped."
+    )
+
+
+class DumpBusy(FirebreakError):
+    """Another worker is dumping this incident; it will include the new messages."""
+
+    def __init__(self) -> None:
+        super().__init__(BUSY_TEXT)
+
+
+@dataclass
+class DumpResult:
+    written: int = 0
+    events: int = 0
+    url: str = ""
+
+
+@dataclass
+class _Unit:
+    """One top-level block to append, and the entries it records."""
+
+    key: str
+    block: Block
+    replies: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Plan:
+    units: list[_Unit]
+    late: dict[str, list[dict[str, Any]]]  # parent ts -> its new replies
+    messages: int
+
+
+def _ignore(_text: str) -> None:
+    """A hook-started dump has no one to answer; its progress message speaks for it."""
+
+
+def _log_failure(error: BaseException) -> None:
+    log.warning(
+        "transcript dump failed (it stays requested; the reconciler retries): %s",
+        getattr(error, "user_message", repr(error)),
+    )
+
+
+def _is_kept(message: dict[str, Any], bot_user: str, bot_id: str | None) -> bool:
+    """Humans' messages, file shares and replies; not joins, topics or our own chatter."""
+    if message.get("subtype") not in KEPT_SUBTYPES:
+        return False
+    if message.get("user") == bot_user or (bot_id and message.get("bot_id") == bot_id):
+        return False
+    return bool(message.get("user"))
+
+
+class TranscriptService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        slack: SlackGateway,
+        notion: NotionGateway,
+        postmortem: PostmortemService,
+        clock: Clock,
+        jobs: Jobs | None = None,
+        summary: DraftSummary | None = None,
+    ) -> None:
+        self.store = store
+        self.jobs = jobs
+        self.slack = slack
+        self.notion = notion
+        self.postmortem = postmortem
+        self.clock = clock
+        self.timeline = Timeline(store, notion, clock)
+        #: The optional AI draft summary (None unless the LLM_* settings are set).
+        self.summary = summary
+
+    # -- requests and the one dumper -------------------------------------------------------
+
+    def request(self, incident: Incident, requested_by: str | None) -> int:
+        """Record that a dump is wanted; call before acking the trigger."""
+        return self.store.request_dump(int(incident.id), requested_by, self.clock())
+
+    def on_status_change(self, incident: Incident, old: str, new: str) -> bool:
+        """The lifecycle's hook: a change to mitigated, resolved or postmortem dumps.
+
+        Records the request (so the dump survives this process), then dumps on the dumps
+        pool; returns whether a dump was requested. Progress and failures of a big dump
+        show in the channel's progress message.
+        """
+        if new not in DUMP_STATUSES or new == old:
+            return False
+        self.request(incident, None)
+        self.start(incident, say=_ignore, on_error=_log_failure, say_failure=True)
+        return True
+
+    def start(
+        self,
+        incident: Incident,
+        *,
+        say: Callable[[str], None],
+        on_error: Callable[[BaseException], None],
+        announce: bool = True,
+        say_failure: bool = False,
+    ) -> None:
+        """Dump on the dumps pool (inline without one); `say` gets the one-line outcome.
+
+        `announce=False` (the reconciler's retries) posts no new progress message, so a
+        dump that keeps failing doesn't post one every pass; it still edits the message
+        of the dump it resumes.
+        """
+        progress = ChannelProgress(
+            self.slack, self.store, incident, self.clock, post_new=announce, say_failure=say_failure
+        )
+
+        def run() -> None:
+            try:
+                result = self.dump(incident, progress)
+            except DumpBusy as busy:
+                say(busy.user_message)
+                return
+            say(done_text(result.written, result.url))
+
+        if self.jobs is None:
+            try:
+                run()
+            except Exception as error:  # the same contract as Jobs.submit
+                on_error(error)
+        else:
+            self.jobs.submit(run, on_error)
+
+    def pending(self) -> list[int]:
+        """Incidents with a dump request nobody finished (e.g. its process died)."""
+        return self.store.incidents_with_pending_dumps()
+
+    def dump(self, incident: Incident, progress: Progress | None = None) -> DumpResult:
+        """Bring the transcript up to date, until no request is pending.
+
+        Raises DumpBusy when another worker holds the incident's dump lock: that worker
+        re-checks the pending requests before it lets go, so nothing is lost.
+        """
+        lock = f"{LOCK_PREFIX}:{incident.id}"
+        result: DumpResult | None = None
+        while True:
+            try:
+                with self.store.lock(lock, timeout=0.0):
+                    result = self._drain(incident, progress or NoProgress(), result)
+            except LockTimeout:
+                if result is None:
+                    raise DumpBusy() from None
+                return result  # our dump is done; the new holder takes the newer requests
+            # A trigger that came after our last look and found the lock taken.
+            if self.store.latest_pending_dump(int(incident.id)) is None:
+                return result
+
+    def _drain(
+        self, incident: Incident, progress: Progress, total: DumpResult | None
+    ) -> DumpResult:
+        """Dump once, then again while requests arrived during the dump."""
+        incident_id = int(incident.id)
+        total = total or DumpResult()
+        while True:
+            up_to = self.store.latest_pending_dump(incident_id)
+            try:
+                once = self._dump_once(incident, progress)
+            except Exception as error:  # said in the progress message, then re-raised
+                progress.fail(error)
+                raise
+            total = DumpResult(total.written + once.written, total.events + once.events, once.url)
+            if up_to is not None:
+                self.store.finish_dump_requests(incident_id, up_to, self.clock())
+            if self.store.latest_pending_dump(incident_id) is None:
+                break
+        progress.finish(total.written, total.url)
+        return total
+
+    # -- one pass ----------------------------------------------------------------------------
+
+    def _dump_once(self, incident: Incident, progress: Progress) -> DumpResult:
+        incident = self.store.get_incident(int(incident.id)) or incident
+        channel = str(incident.channel_id or "")
+        if not channel:
+            raise FirebreakError("The incident has no channel yet; try again in a moment.")
+        page = self.postmortem.ensure_page(incident).artifact
+        try:
+            self.postmortem.ensure_bookmark(incident, page)
+        except FirebreakError as error:  # never blocks the transcript; reconcile retries it
+            log.warning("bookmark for incident %s still failing: %s", incident.id, error)
+        self._settle_unfinished_write(int(incident.id))
+        top = list(self.notion.list_children(str(page.external_id)))
+        heading_id = self._heading(incident, str(page.external_id), top)
+        self._adopt_unfinished(incident, str(page.external_id), heading_id, top)
+        recorded = self._recorded(int(incident.id))
+        plan = self._plan(incident, channel, recorded)
+        progress.start(plan.messages)
+        done = self._write_units(incident, heading_id, plan.units, progress, plan.messages)
+        self._write_late(incident, channel, recorded, plan.late, progress, done, plan.messages)
+        events = self.timeline.sync(
+            incident, str(page.external_id), top, set(recorded.keys()), self.slack.user_name
+        )
+        if plan.messages and self.summary is not None:  # never raises; skips private ones
+            self.summary.refresh(incident, str(page.external_id), heading_id)
+        log.info(
+            "dump of incident %s: %d new message(s), %d event(s)",
+            incident.id,
+            plan.messages,
+            events,
+        )
+        return DumpResult(plan.messages, events, str(page.url or ""))
+
+    # -- the heading -------------------------------------------------------------------------
+
+    def _heading(self, incident: Incident, page_id: str, top: Sequence[Block]) -> str:
+        """The transcript heading's id: found by its text, or created if a user deleted it.
+
+        If it is not the heading we wrote under before, the old transcript went with the
+        old heading, so the entries are forgotten and everything is written again.
+        """
+        incident_id = int(incident.id)
+        found = next((b for b in top if is_transcript_heading(b)), None)
+        if found is None:
+            heading = nb.heading(2, [nb.text(TRANSCRIPT_HEADING)], toggleable=True)
+            self.store.begin_transcript_write(incident_id, page_id, self.clock())
+            (heading_id,) = self.notion.append_blocks(page_id, [heading])
+            self.store.end_transcript_write(incident_id, self.clock())
+        else:
+            heading_id = str(found["id"])
+        known = self.store.get_artifact(incident_id, HEADING_KIND)
+        if known is not None and known.external_id != heading_id:
+            log.warning("transcript heading of incident %s was replaced; rewriting", incident_id)
+            self.store.clear_transcript(incident_id, keep_prefix=EVENT_PREFIX)
+        if known is None or known.external_id != heading_id:
+            self.store.save_artifact(incident_id, HEADING_KIND, heading_id, None, self.clock())
+        return heading_id
+
+    # -- crash recovery ----------------------------------------------------------------------
+
+    def _settle_unfinished_write(self, incident_id: int) -> None:
+        """Wait until an unanswered append of a dead dumper can no longer land (§12)."""
+        write = self.store.unfinished_transcript_write(incident_id)
+        if write is None:
+            return
+        wait_until_settled(write.started_at + timedelta(seconds=self.notion.timeout_s), self.clock)
+
+    def _adopt_unfinished(
+        self, incident: Incident, page_id: str, heading_id: str, top: Sequence[Block]
+    ) -> None:
+        """Record, by permalink ts, blocks an unanswered append wrote; then clear the mark.
+
+        The mark names the append's parent: the heading (messages), a message block (late
+        replies) or the page (the heading itself, found by its text, or timeline lines).
+        """
+        incident_id = int(incident.id)
+        write = self.store.unfinished_transcript_write(incident_id)
+        if write is None:
+            return
+        recorded = self.store.transcript_ts(incident_id)
+        parent = str(write.parent_id)
+        entries: list[tuple[str, str, str | None]] = []
+        if parent == page_id:
+            self.timeline.adopt(incident, top, set(recorded), self.slack.user_name)
+        elif parent == heading_id:
+            for block in self.notion.list_children(heading_id):
+                key = render.linked_ts(block) or render.date_line_day(block)
+                if key is None or key in recorded:
+                    continue
+                entries.append((key, str(block["id"]), None))
+                if block.get("has_children") and not key.startswith("day:"):
+                    entries += self._adopt_replies(str(block["id"]), key, recorded)
+        else:
+            thread = next((ts for ts, bid in recorded.items() if bid == parent), None)
+            if thread is not None:
+                entries += self._adopt_replies(parent, thread, recorded)
+        self.store.save_transcript_entries(incident_id, entries, self.clock())
+        self.store.end_transcript_write(incident_id, self.clock())
+        log.info("adopted %d transcript block(s) of an unanswered append", len(entries))
+
+    def _adopt_replies(
+        self, block_id: str, thread_ts: str, recorded: dict[str, str]
+    ) -> list[tuple[str, str, str | None]]:
+        found: list[tuple[str, str, str | None]] = []
+        for child in self.notion.list_children(block_id):
+            ts = render.linked_ts(child)
+            if ts is not None and ts not in recorded:
+                found.append((ts, block_id, thread_ts))
+        return found
+
+    # -- reading and planning ----------------------------------------------------------------
+
+    def _recorded(self, incident_id: int) -> dict[str, str]:
+        return self.store.transcript_ts(incident_id)
+
+    def _plan(self, incident: Incident, channel: str, recorded: dict[str, str]) -> _Plan:
+        bot_user, bot_id = self.slack.bot_user_id, self.slack.bot_id
+        last_reply = self._last_replies(int(incident.id))
+        history = list(self.slack.history(channel))
+        history.reverse()
+        units: list[_Unit] = []
+        late: dict[str, list[dict[str, Any]]] = {}
+        days: set[str] = set()
+        count = 0
+        for message in history:
+            ts = str(message["ts"])
+            if message.get("subtype") == "thread_broadcast" or not _is_kept(
+                message, bot_user, bot_id
+            ):
+                continue
+            if ts in recorded:
+                newer = self._new_replies(channel, message, last_reply.get(ts, ts), recorded)
+                if newer:
+                    late[ts] = newer
+                    count += len(newer)
+                continue
+            replies = self._new_replies(channel, message, ts, recorded)
+            day = render.day_key(render.ts_datetime(ts).date())
+            if day not in recorded and day not in days:
+                days.add(day)
+                units.append(_Unit(day, render.date_block(render.ts_datetime(ts).date())))
+            block = self._block(channel, message, [self._block(channel, r) for r in replies])
+            units.append(_Unit(ts, block, [str(r["ts"]) for r in replies]))
+            count += 1 + len(replies)
+        return _Plan(units, late, count)
+
+    def _last_replies(self, incident_id: int) -> dict[str, str]:
+        """Thread ts -> the newest reply ts already written."""
+        newest: dict[str, str] = {}
+        for ts, _block, thread in self.store.transcript_rows(incident_id):
+            if thread and float(ts) > float(newest.get(thread, "0")):
+                newest[thread] = ts
+        return newest
+
+    def _new_replies(
+        self, channel: str, parent: dict[str, Any], after: str, recorded: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """Kept replies newer than `after` and not written; no request without replies."""
+        if not parent.get("reply_count"):
+            return []
+        latest = parent.get("latest_reply")
+        if latest is not None and float(str(latest)) <= float(after):
+            return []
+        bot_user, bot_id = self.slack.bot_user_id, self.slack.bot_id
+        oldest = after if after != str(parent["ts"]) else None
+        return [
+            reply
+            for reply in self.slack.replies(channel, str(parent["ts"]), oldest=oldest)
+            if str(reply["ts"]) not in recorded
+            and float(str(reply["ts"])) > float(after)
+            and _is_kept(reply, bot_user, bot_id)
+        ]
+
+    def _block(self, channel: str, message: dict[str, Any], replies: Sequence[Block] = ()) -> Block:
+        ts = str(message["ts"])
+        thread = message.get("thread_ts")
+        user = str(message.get("user") or "")
+        author = self.slack.user_name(user) if user else str(message.get("username") or "?")
+        return render.message_block(
+            message,
+            author=author,
+            permalink=self.slack.permalink(channel, ts, str(thread) if thread else None),
+            user_name=self.slack.user_name,
+            replies=replies,
+        )
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _write_units(
+        self,
+        incident: Incident,
+        heading_id: str,
+        units: list[_Unit],
+        progress: Progress,
+        total: int,
+    ) -> int:
+        """Append top-level blocks in as few requests as Notion's limits allow."""
+        done = 0
+        for batch in _batches(units):
+            incident_id = int(incident.id)
+            self.store.begin_transcript_write(incident_id, heading_id, self.clock())
+            ids = self.notion.append_blocks(heading_id, [u.block for u in batch])
+            entries: list[tuple[str, str, str | None]] = []
+            for unit, block_id in zip(batch, ids, strict=True):
+                entries.append((unit.key, block_id, None))
+                entries += [(reply, block_id, unit.key) for reply in unit.replies]
+            self.store.save_transcript_entries(incident_id, entries, self.clock())
+            self.store.end_transcript_write(incident_id, self.clock())
+            done += sum(1 + len(u.replies) for u in batch if not u.key.startswith("day:"))
+            progress.advance(done, total)
+        return done
+
+    def _write_late(
+        self,
+        incident: Incident,
+        channel: str,
+        recorded: dict[str, str],
+        late: dict[str, list[dict[str, Any]]],
+        progress: Progress,
+        done: int,
+        total: int,
+    ) -> None:
+        """New replies to threads already written go under their parent's block."""
+        incident_id = int(incident.id)
+        for parent_ts, replies in late.items():
+            parent_block = recorded[parent_ts]
+            self.store.begin_transcript_write(incident_id, parent_block, self.clock())
+            self.notion.append_blocks(parent_block, [self._block(channel, r) for r in replies])
+            self.store.save_transcript_entries(
+                incident_id,
+                [(str(r["ts"]), parent_block, parent_ts) for r in replies],
+                self.clock(),
+            )
+            self.store.end_transcript_write(incident_id, self.clock())
+            done += len(replies)
+            progress.advance(done, total)
+
+
+def _batches(units: list[_Unit]) -> Iterator[list[_Unit]]:
+    """Units grouped as Notion's per-request limits group their blocks (≤ 100 top level)."""
+    start = 0
+    for chunk in plan_chunks([u.block for u in units]):
+        yield units[start : start + len(chunk)]
+        start += len(chunk)

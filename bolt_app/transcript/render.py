@@ -1,0 +1,250 @@
+"""Slack messages -> Notion blocks for the transcript (design.md §5).
+
+Slack's mrkdwn has no maintained Python parser that emits structure (the libraries on
+PyPI convert to HTML or Markdown text), so this module tokenises the handful of
+constructs Slack sends: `<…>` references, `*bold*`, `_italic_`, `~strike~`, `` `code` ``,
+``` fences and `>` quotes. Entities (`&amp; &lt; &gt;`) are unescaped after tokenising,
+because a real `<` in Slack text only ever delimits a reference.
+
+Each message is one block, `HH:MM UTC · Name: text`, whose time links to the message's
+permalink: that link carries the ts, which is how a resumed dump recognises blocks
+that an unanswered append wrote (design.md §12). Code blocks, quotes and overflow
+become children of the message's block, ahead of its thread replies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from bolt_app.formats import notion_blocks as nb
+from bolt_app.formats.notion_blocks import Block, RichText
+
+UserName = Callable[[str], str]
+"""Resolves a user id to the name people see (cached `users.info`)."""
+
+_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
+
+_INLINE = re.compile(
+    r"<(?P<ref>[^<>\n]+)>"
+    r"|`(?P<code>[^`\n]+)`"
+    r"|(?<![\w*])\*(?=\S)(?P<bold>[^*\n]+?)(?<=\S)\*(?![\w*])"
+    r"|(?<![\w_])_(?=\S)(?P<italic>[^_\n]+?)(?<=\S)_(?![\w_])"
+    r"|(?<![\w~])~(?=\S)(?P<strike>[^~\n]+?)(?<=\S)~(?![\w~])"
+)
+_STYLE_OF = {"bold": "bold", "italic": "italic", "strike": "strikethrough"}
+_QUOTE = re.compile(r"^(?:&gt;|>) ?")
+_PERMALINK_TS = re.compile(r"/p(\d{7,})(?:\?|$)")
+_DATE_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2}) ")
+_SPECIAL = {"here": "@here", "channel": "@channel", "everyone": "@everyone"}
+
+
+def unescape(value: str) -> str:
+    """Slack's three HTML entities back to characters (`&amp;` last, so `&amp;lt;` stays)."""
+    for entity, char in _ENTITIES:
+        value = value.replace(entity, char)
+    return value
+
+
+# --- inline -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Style:
+    bold: bool = False
+    italic: bool = False
+    strikethrough: bool = False
+
+    def with_flag(self, flag: str) -> _Style:
+        return _Style(**{**self.__dict__, flag: True})
+
+    def text(self, content: str, *, code: bool = False, link: str | None = None) -> RichText:
+        return nb.text(
+            content,
+            bold=self.bold,
+            italic=self.italic,
+            strikethrough=self.strikethrough,
+            code=code,
+            link=link,
+        )
+
+
+def inline(text: str, user_name: UserName) -> list[RichText]:
+    """Rich text for one run of mrkdwn (no fences or quotes), adjacent items merged."""
+    return nb.merge_adjacent(_inline(text, user_name, _Style()))
+
+
+def _inline(text: str, user_name: UserName, style: _Style) -> list[RichText]:
+    items: list[RichText] = []
+    position = 0
+    for match in _INLINE.finditer(text):
+        if match.start() > position:
+            items.append(style.text(unescape(text[position : match.start()])))
+        items.extend(_token(match, user_name, style))
+        position = match.end()
+    if position < len(text):
+        items.append(style.text(unescape(text[position:])))
+    return [item for item in items if item["text"]["content"]]
+
+
+def _token(match: re.Match[str], user_name: UserName, style: _Style) -> list[RichText]:
+    if match.group("ref") is not None:
+        return [_reference(match.group("ref"), user_name, style)]
+    if match.group("code") is not None:
+        return [style.text(unescape(match.group("code")), code=True)]
+    for group, flag in _STYLE_OF.items():
+        inner = match.group(group)
+        if inner is not None:
+            return _inline(inner, user_name, style.with_flag(flag))
+    return []  # pragma: no cover - the pattern has no other groups
+
+
+def _reference(ref: str, user_name: UserName, style: _Style) -> RichText:
+    """`<@U…>`, `<#C…|name>`, `<!here>`, `<!subteam^S…|@team>`, `<url|text>`."""
+    target, _, label = ref.partition("|")
+    if target.startswith("@"):
+        return style.text("@" + user_name(target[1:]))
+    if target.startswith("#"):
+        return style.text("#" + unescape(label or target[1:]))
+    if target.startswith("!"):
+        name = target[1:].split("^", 1)[0]
+        return style.text(unescape(label) or _SPECIAL.get(name, "@" + name))
+    url = unescape(target)
+    return style.text(unescape(label) or url, link=url if _linkable(url) else None)
+
+
+def _linkable(url: str) -> bool:
+    """Notion refuses links it can't parse; Slack sends http(s) and mailto links."""
+    return url.startswith(("http://", "https://", "mailto:"))
+
+
+# --- blocks -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of a message body: a paragraph, a quote or a code block."""
+
+    kind: str  # "paragraph" | "quote" | "code"
+    text: str
+
+
+def segments(text: str) -> list[Segment]:
+    """Split a message body into paragraphs, quotes and ``` code blocks, in order.
+
+    An unclosed fence makes the rest code, as Slack shows it.
+    """
+    out: list[Segment] = []
+    for index, part in enumerate(text.split("```")):
+        if index % 2 == 1:
+            code = part.strip("\n")
+            if code:
+                out.append(Segment("code", code))
+            continue
+        out.extend(_line_segments(part))
+    return out
+
+
+def _line_segments(part: str) -> list[Segment]:
+    """Group lines into paragraphs and quotes (a quote line starts with `>`)."""
+    out: list[Segment] = []
+    for line in part.split("\n"):
+        quoted = _QUOTE.match(line)
+        kind, content = ("quote", line[quoted.end() :]) if quoted else ("paragraph", line)
+        if out and out[-1].kind == kind:
+            out[-1] = Segment(kind, out[-1].text + "\n" + content)
+        else:
+            out.append(Segment(kind, content))
+    return [s for s in (Segment(s.kind, s.text.strip("\n")) for s in out) if s.text.strip()]
+
+
+def _segment_block(segment: Segment, user_name: UserName) -> list[Block]:
+    if segment.kind == "code":
+        return nb.code_blocks(unescape(segment.text))
+    rich = inline(segment.text, user_name)
+    if segment.kind == "quote":
+        return nb.blocks_with_overflow(nb.quote, rich)
+    return nb.paragraphs_from_rich(rich)
+
+
+def ts_datetime(ts: str) -> datetime:
+    """A Slack ts as naive UTC."""
+    return datetime.fromtimestamp(float(ts), UTC).replace(tzinfo=None)
+
+
+def file_links(files: Sequence[dict[str, Any]]) -> list[RichText]:
+    """Each file as its name, linked to its permalink, comma-separated."""
+    items: list[RichText] = []
+    for file in files:
+        name = str(file.get("name") or file.get("title") or "file")
+        url = str(file.get("permalink") or file.get("url_private") or "")
+        if items:
+            items.append(nb.text(", "))
+        items.append(nb.text(name, link=url if _linkable(url) else None))
+    return items
+
+
+def message_block(
+    message: dict[str, Any],
+    *,
+    author: str,
+    permalink: str,
+    user_name: UserName,
+    replies: Sequence[Block] = (),
+) -> Block:
+    """One paragraph `HH:MM UTC · Name: text`; body blocks, then replies, as its children."""
+    parts = segments(str(message.get("text") or ""))
+    lead: list[RichText] = [
+        nb.text(ts_datetime(str(message["ts"])).strftime("%H:%M UTC"), link=permalink),
+        nb.text(f" · {author}: "),
+    ]
+    if parts and parts[0].kind == "paragraph":
+        lead += inline(parts.pop(0).text, user_name)
+    files = message.get("files") or []
+    if files:
+        lead += ([nb.text(" · ")] if len(lead) > 2 else []) + file_links(files)
+    header, *overflow = nb.paragraphs_from_rich(lead)
+    children = [*overflow, *(b for s in parts for b in _segment_block(s, user_name)), *replies]
+    return nb.with_children(header, children)
+
+
+def linked_ts(block: Block) -> str | None:
+    """The message ts a transcript block was written for, from its permalink, or None."""
+    rich = nb.rich_text_of(block)
+    if not rich:
+        return None
+    url = nb.link_url(rich[0]) or (rich[0].get("href") if isinstance(rich[0], dict) else None)
+    return ts_from_permalink(str(url)) if url else None
+
+
+def ts_from_permalink(url: str) -> str | None:
+    """`…/p1700000000123456` -> `1700000000.123456` (the ts is the last path segment)."""
+    match = _PERMALINK_TS.search(url)
+    if match is None:
+        return None
+    digits = match.group(1)
+    return f"{digits[:-6]}.{digits[-6:]}"
+
+
+# --- date lines -------------------------------------------------------------------------------
+
+
+def day_key(day: date) -> str:
+    """The TranscriptEntry key of a date line: `day:YYYY-MM-DD`."""
+    return f"day:{day.isoformat()}"
+
+
+def date_block(day: date) -> Block:
+    """The line that starts a new UTC day in the transcript."""
+    return nb.heading(3, [nb.text(f"{day.isoformat()} {day.strftime('%A')}")])
+
+
+def date_line_day(block: Block) -> str | None:
+    """The `day:` key of a date line written by :func:`date_block`, else None."""
+    if block.get("type") != "heading_3":
+        return None
+    match = _DATE_LINE.match(nb.plain_text(block))
+    return f"day:{match.group(1)}" if match else None
