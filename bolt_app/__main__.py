@@ -16,7 +16,6 @@ import threading
 from collections.abc import Sequence
 from types import FrameType, ModuleType
 
-from peewee import PeeweeException
 from slack_sdk import WebClient
 
 from bolt_app.adapters.notion import NotionError, NotionSchemaError
@@ -32,6 +31,7 @@ from bolt_app.runtime.logs import configure_logging
 from bolt_app.runtime.reconciler import Reconciler
 from bolt_app.runtime.socket_mode import SocketRunner, build_app
 from bolt_app.services import Services
+from storage import StoreError
 
 log = logging.getLogger("bolt_app")
 
@@ -126,7 +126,7 @@ def _build_services(settings: Settings, client: WebClient) -> Services:
     """The services, with an unusable database reported as one line, not a traceback."""
     try:
         return Services.build(settings, client)
-    except (ValueError, PeeweeException) as error:
+    except (ValueError, StoreError) as error:
         raise StartupError(f"DATABASE_URL doesn't work: {error}") from None
 
 

@@ -26,9 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+import peewee
+import psycopg2
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import parse as parse_db_url
 from playhouse.pool import PooledPostgresqlDatabase
+
+from storage.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -198,16 +202,44 @@ class SessionScope:
     @contextmanager
     def __call__(self) -> Iterator[Any]:
         local = self._local
-        if local.depth == 0:
-            local.opened = self._db.connect(reuse_if_open=True)
-        local.depth += 1
-        try:
-            yield self._db.connection()
-        finally:
-            local.depth -= 1
-            if local.depth == 0 and local.opened and not self._keep_open:
-                local.opened = False
-                self._db.close()
+        with translated_errors():
+            if local.depth == 0:
+                local.opened = self._db.connect(reuse_if_open=True)
+            local.depth += 1
+            try:
+                yield self._db.connection()
+            finally:
+                local.depth -= 1
+                if local.depth == 0 and local.opened and not self._keep_open:
+                    local.opened = False
+                    self._db.close()
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn peewee's and the drivers' exceptions into the store's own (`storage.errors`).
+
+    Every Store method runs inside a session, so this one place keeps peewee's types
+    from leaking upward. A connection that failed or was refused is "unavailable"; any
+    other database error is a plain `StoreError`.
+    """
+    try:
+        yield
+    except (
+        peewee.OperationalError,
+        peewee.InterfaceError,
+        psycopg2.OperationalError,
+        psycopg2.InterfaceError,
+        sqlite3.OperationalError,
+    ) as error:
+        raise StoreUnavailable(_one_line(error)) from error
+    except (peewee.PeeweeException, psycopg2.Error, sqlite3.Error) as error:
+        raise StoreError(_one_line(error)) from error
+
+
+def _one_line(error: BaseException) -> str:
+    first = (str(error).strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 @contextmanager

@@ -60,7 +60,7 @@ def _columns(db: Database, model: type[BaseModel]) -> set[str]:
 
 
 def _v2_dump_requests(db: Database) -> None:
-    """Dump requests and the in-flight transcript append (issue 4); v1 may have made them."""
+    """Dump requests and the in-flight transcript append; v1 may have made them."""
     db.create_tables([DumpRequest, TranscriptWrite], safe=True)
 
 
@@ -68,6 +68,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create tables", _v1_create_tables),
     Migration(2, "dump requests and transcript writes", _v2_dump_requests),
 )
+
+#: The schema version this code expects once start-up has migrated.
+LATEST_VERSION = MIGRATIONS[-1].version
 
 
 def current_version(db: Database) -> int:

@@ -26,10 +26,6 @@ from peewee import (
 
 database_proxy = DatabaseProxy()
 
-STATUSES = ("active", "mitigated", "resolved", "postmortem", "done", "canceled")
-CLOSED_STATUSES = ("done", "canceled")
-SEVERITIES = ("P0", "P1", "P2", "P3", "P4")
-
 
 _J = TypeVar("_J", bound="dict[str, Any] | None")
 
@@ -87,7 +83,7 @@ class Incident(BaseModel):
     number = IntegerField(unique=True)
     title = TextField()
     status = CharField(max_length=16, default="active")
-    severity = CharField(max_length=4, default="P3")
+    severity = CharField(max_length=4)
     commander = CharField(max_length=64)
     reporter = CharField(max_length=64)
     channel_id = CharField(max_length=64, null=True, unique=True)

@@ -13,9 +13,10 @@ import pytest
 
 from bolt_app.adapters.slack import SlackGateway, build_web_client
 from bolt_app.core.clock import Clock, utcnow
+from bolt_app.core.domain import ArtifactKind
 from bolt_app.devkit.fake_slack.fake import FakeSlack
 from bolt_app.incidents.announcements import Announcer
-from bolt_app.incidents.artifacts import OWNER, Kind
+from bolt_app.incidents.artifacts import OWNER
 from bolt_app.incidents.service import Numbering
 from storage import Incident, Store
 
@@ -77,7 +78,7 @@ def test_concurrent_triggers_post_one_announcement(store: Store, slack: FakeSlac
     assert message["text"] == (
         "INC-1: Checkout is down · P2 · active · commander <@U0ALICE> · <#C0INCIDENT>"
     )
-    artifact = store.get_artifact(int(target.id), Kind.ANNOUNCEMENT)
+    artifact = store.get_artifact(int(target.id), ArtifactKind.ANNOUNCEMENT)
     assert artifact is not None and artifact.external_id == message["ts"]
 
 
@@ -105,7 +106,7 @@ def test_a_lost_post_is_adopted_not_repeated(store: Store, slack: FakeSlack) -> 
         channel, slack.bot_user_id, "INC-1: Checkout is down · P2 · active", subtype="bot_message"
     )
     slack.post(channel, slack.bot_user_id, "INC-10: another incident", subtype="bot_message")
-    store.record_attempt(int(target.id), Kind.ANNOUNCEMENT, utcnow(), OWNER)
+    store.record_attempt(int(target.id), ArtifactKind.ANNOUNCEMENT, utcnow(), OWNER)
     # The earlier attempt's request could have landed up to the Slack timeout later;
     # this clock is past that, so adoption does not wait.
     later = announcer(store, slack, channel, clock=lambda: utcnow() + timedelta(minutes=5))

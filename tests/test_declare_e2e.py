@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from bolt_app.core.domain import ArtifactKind
 from bolt_app.devkit.harness import Bot, running_bot
 from bolt_app.formats import slack_blocks as blocks
-from bolt_app.incidents.artifacts import Kind
 from bolt_app.incidents.postmortem import BOOKMARK_TITLE
 from tests.helpers.factories import form_values
 
@@ -48,7 +48,7 @@ def test_declare_creates_channel_invite_topic_intro_and_bookmark(bot: Bot) -> No
 
     pages = bot.notion.pages(bot.data_source_id)
     assert len(pages) == 1
-    page = bot.services.store.get_artifact(int(incident.id), Kind.NOTION_POSTMORTEM)
+    page = bot.services.store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)
     assert page is not None and page.url == pages[0]["url"]
     bookmarks = bot.slack.bookmarks(channel["id"])
     assert [(b["title"], b["link"]) for b in bookmarks] == [(BOOKMARK_TITLE, page.url)]

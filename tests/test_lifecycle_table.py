@@ -6,16 +6,15 @@ import itertools
 
 import pytest
 
+from bolt_app.core.domain import STATUSES, TRANSITIONS
 from bolt_app.core.errors import UsageError
 from bolt_app.incidents.lifecycle import (
-    TRANSITIONS,
     TransitionRefused,
     check_transition,
     clean_status,
     parse_status_args,
     parse_user,
 )
-from storage import STATUSES
 
 # The contract, spelled out independently of TRANSITIONS.
 ALLOWED = {

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from bolt_app.core.domain import CLOSED_STATUSES, ArtifactKind
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.fake_slack.fake import FakeSlack
 from bolt_app.devkit.harness import bot_environment, running_bot
-from bolt_app.incidents.artifacts import Kind
 from bolt_app.incidents.postmortem import BOOKMARK_TITLE
 from bolt_app.runtime.reconciler import SETUP_KINDS
 from bolt_app.services import COMMAND_WORKERS
@@ -83,7 +83,7 @@ def wait_acked(slack: FakeSlack, envelopes: list[str], fleet: Fleet) -> None:
 
 
 def incidents(store: Store) -> list[Incident]:
-    return sorted(store.open_incidents(), key=lambda i: int(i.number))
+    return sorted(store.open_incidents(CLOSED_STATUSES), key=lambda i: int(i.number))
 
 
 def wait_channels(store: Store, count: int, fleet: Fleet) -> dict[int, str]:
@@ -138,7 +138,9 @@ def settled(world: World, store: Store, count: int, seeded: dict[int, Seeded]) -
 
 def _transcript(world: World, store: Store, number: int) -> Transcript | None:
     incident = store.incident_by_number(number)
-    page = store.get_artifact(int(incident.id), Kind.NOTION_POSTMORTEM) if incident else None
+    page = (
+        store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM) if incident else None
+    )
     return transcript_of(world.notion, str(page.external_id)) if page else None
 
 

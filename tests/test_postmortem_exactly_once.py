@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bolt_app.adapters.notion import NotionTimeout
+from bolt_app.core.domain import ArtifactKind
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.formats.template import TRANSCRIPT_HEADING
-from bolt_app.incidents.artifacts import Kind
 from storage import Store, open_store
 from tests.helpers.children import Child
 from tests.helpers.factories import build_postmortem_service, declare
@@ -61,9 +61,9 @@ def test_50_threads_make_one_page_and_all_get_its_url(store: Store, notion: Fake
     page = assert_one_complete_page(notion, data_source_id)
     assert set(urls) == {page["url"]}
     assert notion.count("pages.create") == 1
-    artifact = store.get_artifact(int(incident.id), Kind.NOTION_POSTMORTEM)
+    artifact = store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)
     assert artifact is not None and artifact.url == page["url"]
-    assert len(store.attempts(int(incident.id), Kind.NOTION_POSTMORTEM)) == 1
+    assert len(store.attempts(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)) == 1
 
 
 def start_workers(
@@ -124,7 +124,7 @@ def test_a_process_killed_mid_create_is_adopted_not_duplicated(
     notion.wait_for(lambda: notion.pages(data_source_id), timeout=20)  # created, unanswered
     os.kill(child.pid, signal.SIGKILL)
     child.close()
-    assert store.get_artifact(int(incident.id), Kind.NOTION_POSTMORTEM) is None
+    assert store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM) is None
 
     service = build_postmortem_service(store, notion.base_url, database_id, timeout_s=2)
     ensured = service.ensure_page(incident)
@@ -147,7 +147,7 @@ def test_a_timed_out_create_is_adopted_by_the_next_attempt(
 
     with pytest.raises(NotionTimeout):
         service.ensure_page(incident)
-    assert store.get_artifact(int(incident.id), Kind.NOTION_POSTMORTEM) is None
+    assert store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM) is None
     ensured = service.ensure_page(incident)
 
     assert ensured.outcome == "adopted"
@@ -166,7 +166,7 @@ def test_a_failed_create_leaves_no_row_and_the_retry_creates_once(
 
     with pytest.raises(Exception, match="Notion"):
         service.ensure_page(incident)
-    assert store.get_artifact(int(incident.id), Kind.NOTION_POSTMORTEM) is None
+    assert store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM) is None
     ensured = service.ensure_page(incident)
 
     assert ensured.outcome == "created"  # the earlier attempt made nothing to adopt

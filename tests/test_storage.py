@@ -15,11 +15,14 @@ import peewee
 import pytest
 from playhouse.pool import PooledPostgresqlDatabase
 
+from bolt_app.core.domain import CLOSED_STATUSES, parse_severity, parse_status
 from storage import (
     Artifact,
     Incident,
     IncidentEvent,
+    NotFound,
     Store,
+    StoreError,
     TranscriptEntry,
     migrations,
     open_store,
@@ -173,9 +176,9 @@ def test_set_channel(store: Store) -> None:
     assert found is not None and found.id == first.id
     assert found.channel_name == "inc-1-checkout-is-down"
     assert found.updated_at == T0 + timedelta(seconds=2)
-    with pytest.raises(peewee.IntegrityError):
+    with pytest.raises(StoreError):
         store.set_channel(second.id, "C123", "inc-2", T0)
-    with pytest.raises(Incident.DoesNotExist):
+    with pytest.raises(NotFound):
         store.set_channel(first.id + 1000, "C999", "nope", T0)
 
 
@@ -188,7 +191,7 @@ def test_numbers_honour_number_start(store: Store) -> None:
 
 def test_failed_insert_leaves_no_gap(store: Store) -> None:
     assert declare(store)[0].number == 1
-    with pytest.raises(peewee.IntegrityError):
+    with pytest.raises(StoreError):
         declare(store, title=None)  # NOT NULL fails after the number was allocated
     assert declare(store)[0].number == 2
 
@@ -255,11 +258,9 @@ def test_update_incident(store: Store) -> None:
 
     with pytest.raises(ValueError, match="cannot change number"):
         store.update_incident(incident.id, later, number=7)
-    with pytest.raises(ValueError, match="status must be one of"):
-        store.update_incident(incident.id, later, status="exploded")
-    with pytest.raises(ValueError, match="severity must be one of"):
-        store.update_incident(incident.id, later, severity="P9")
-    with pytest.raises(Incident.DoesNotExist):
+    # Which words a status or severity may be is the domain's, checked before the store.
+    assert parse_status("exploded") is None and parse_severity("P9") is None
+    with pytest.raises(NotFound):
         store.update_incident(incident.id + 1000, later, status="resolved")
 
 
@@ -268,7 +269,7 @@ def test_open_incidents_newest_first(store: Store) -> None:
     store.update_incident(ids[0], T0, status="done")
     store.update_incident(ids[2], T0, status="canceled")
     store.update_incident(ids[3], T0, status="postmortem")
-    assert [incident.id for incident in store.open_incidents()] == [ids[3], ids[1]]
+    assert [incident.id for incident in store.open_incidents(CLOSED_STATUSES)] == [ids[3], ids[1]]
 
 
 def test_aware_datetimes_are_stored_as_naive_utc(store: Store) -> None:
@@ -307,7 +308,7 @@ def test_save_artifact_inserts_then_replaces(store: Store) -> None:
 
 
 def test_artifact_needs_an_existing_incident(store: Store) -> None:
-    with pytest.raises(peewee.IntegrityError):
+    with pytest.raises(StoreError):
         store.save_artifact(12345, "slack_channel", "C1", None, T0)
 
 
@@ -367,7 +368,7 @@ def test_transcript_entries_are_recorded_once(store: Store) -> None:
 def test_transcript_entries_are_saved_in_one_transaction(store: Store) -> None:
     incident, _ = declare(store)
     second_has_no_block: list[Any] = [("1.1", "block-1", None), ("1.2", None, None)]
-    with pytest.raises(peewee.IntegrityError):
+    with pytest.raises(StoreError):
         store.save_transcript_entries(incident.id, second_has_no_block, T0)
     assert store.transcript_ts(incident.id) == {}
 

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from bolt_app.core.clock import utcnow
+from bolt_app.core.domain import ArtifactKind
 from bolt_app.devkit.fake_llm import FakeLLM
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.harness import Bot, running_bot
-from bolt_app.incidents.artifacts import Kind
-from bolt_app.transcript.dump import HEADING_KIND
 from bolt_app.transcript.summary import LABEL, DraftSummary, LlmConfig, OpenAIChat
 
 API_KEY = "sk-fake-llm-key"
@@ -221,15 +220,17 @@ def test_an_unanswered_callout_insert_is_adopted_not_repeated(bot: Bot, llm: Fak
     llm.status = 200
     incident = bot.incident(1)
     store = bot.services.store
-    page_id = str(store.get_artifact(int(incident.id), Kind.NOTION_POSTMORTEM).external_id)
-    heading_id = str(store.get_artifact(int(incident.id), HEADING_KIND).external_id)
+    page_id = str(store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM).external_id)
+    heading_id = str(
+        store.get_artifact(int(incident.id), ArtifactKind.TRANSCRIPT_HEADING).external_id
+    )
     summary = bot.services.transcript.summary
     assert summary is not None
 
     bot.notion.inject("blocks.children.append", drop_response_after_handling=True)
     assert summary.refresh(incident, page_id, heading_id) is False
     (landed,) = callouts(bot)
-    assert store.get_artifact(int(incident.id), Kind.AI_SUMMARY) is None
+    assert store.get_artifact(int(incident.id), ArtifactKind.AI_SUMMARY) is None
 
     llm.reply = "Adopted, then updated."
     assert summary.refresh(incident, page_id, heading_id) is True

@@ -37,6 +37,7 @@ from notion_client.errors import (
     RequestTimeoutError,
 )
 
+from bolt_app.core.domain import Status
 from bolt_app.core.errors import FirebreakError
 from bolt_app.formats import notion_blocks as nb
 from bolt_app.formats.notion_blocks import Block
@@ -57,14 +58,7 @@ PAGE_SIZE = 100
 """Largest page size Notion's list and query endpoints accept."""
 
 INCIDENT_PROPERTY = "Incident"
-STATUS_OPTIONS = {
-    "active": "Active",
-    "mitigated": "Mitigated",
-    "resolved": "Resolved",
-    "postmortem": "Postmortem",
-    "done": "Done",
-    "canceled": "Canceled",
-}
+STATUS_OPTIONS = {status.value: status.option for status in Status}
 """Our statuses -> the options of the database's "Status" select property."""
 
 OPTIONAL_PROPERTIES = {

@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-import psycopg2
-from peewee import PeeweeException
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -28,8 +26,7 @@ from bolt_app.adapters.notion import (
 )
 from bolt_app.adapters.slack import BOT_SCOPES, SLACK_TIMEOUT_SECONDS
 from bolt_app.runtime.config import ConfigError, Settings, load_settings
-from storage import migrations, open_store
-from storage.db import parse_url
+from storage import LATEST_SCHEMA_VERSION, StoreError, open_store, parse_url
 
 OK, FAILED, WARNING = "✓", "✗", "!"
 
@@ -204,7 +201,7 @@ def _database_checks(settings: Settings) -> Iterator[Result]:
         return
     try:
         version = _schema_version(settings.database_url)
-    except (PeeweeException, psycopg2.Error, OSError, ValueError) as error:
+    except (StoreError, OSError, ValueError) as error:
         yield _failed(
             "DATABASE_URL",
             f"the database doesn't answer ({type(error).__name__}: {_first_line(error)})",
@@ -217,8 +214,7 @@ def _database_checks(settings: Settings) -> Iterator[Result]:
 def _schema_version(url: str) -> int:
     store = open_store(url, migrate=False)
     try:
-        with store.session():
-            return migrations.current_version(store.db)
+        return store.schema_version()
     finally:
         store.close()
 
@@ -240,7 +236,7 @@ def _missing_sqlite_file(path: str) -> Result:
 
 
 def _migration_result(version: int) -> Iterator[Result]:
-    latest = migrations.MIGRATIONS[-1].version
+    latest = LATEST_SCHEMA_VERSION
     what = "database schema"
     if version == latest:
         yield _ok(what, f"answers; migrations applied (version {version})")

@@ -20,7 +20,7 @@ from notion_client import Client
 from notion_client.errors import NotionClientErrorBase
 
 from bolt_app.adapters.notion import INCIDENT_PROPERTY, STATUS_OPTIONS, translate_error
-from bolt_app.formats.slack_blocks import SEVERITIES
+from bolt_app.core.domain import SEVERITIES
 from bolt_app.runtime.config import ConfigError, load_notion_access
 
 DATABASE_TITLE = "Postmortems"

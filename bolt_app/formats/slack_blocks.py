@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from storage.models import SEVERITIES
+from bolt_app.core.domain import DEFAULT_SEVERITY, MAX_TITLE, SEVERITIES
 
 Block = dict[str, Any]
 
@@ -18,7 +18,6 @@ TITLE_BLOCK, TITLE_ACTION = "title", "title_input"
 SEVERITY_BLOCK, SEVERITY_ACTION = "severity", "severity_select"
 DESCRIPTION_BLOCK, DESCRIPTION_ACTION = "description", "description_input"
 PRIVATE_BLOCK, PRIVATE_ACTION, PRIVATE_VALUE = "private", "private_checkbox", "private"
-MAX_TITLE = 500
 
 
 def plain(text: str) -> dict[str, Any]:
@@ -143,7 +142,7 @@ def declare_modal(response_url: str | None) -> dict[str, Any]:
         "type": "static_select",
         "action_id": SEVERITY_ACTION,
         "options": [option(s) for s in SEVERITIES],
-        "initial_option": option("P3"),
+        "initial_option": option(DEFAULT_SEVERITY),
     }
     description_input = {
         "type": "plain_text_input",

@@ -2,7 +2,7 @@
 
 With `INCIDENT_ANNOUNCE_CHANNEL` set, each public incident gets one message there at
 declaration (label, title, severity, status, commander, channel link). The message is
-an artefact like any other (`Kind.ANNOUNCEMENT`, its ts as the external id), made
+an artefact like any other (`ArtifactKind.ANNOUNCEMENT`, its ts as the external id), made
 exactly once through `ensure_artifact`, and every later change edits that same message
 with `chat.update`, so the channel shows the current state without noise.
 
@@ -15,8 +15,9 @@ import logging
 
 from bolt_app.adapters.slack import SLACK_TIMEOUT_SECONDS, SlackGateway
 from bolt_app.core.clock import Clock
+from bolt_app.core.domain import ArtifactKind
 from bolt_app.formats import slack_blocks as blocks
-from bolt_app.incidents.artifacts import Ensured, Kind, Made, ensure_artifact
+from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact
 from bolt_app.incidents.service import Numbering
 from storage import Incident, Store
 
@@ -57,7 +58,7 @@ class Announcer:
         return ensure_artifact(
             self.store,
             incident_id,
-            Kind.ANNOUNCEMENT,
+            ArtifactKind.ANNOUNCEMENT,
             create=lambda: self._post(incident_id),
             find=lambda: self._find(incident),
             clock=self.clock,

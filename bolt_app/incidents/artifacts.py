@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bolt_app.core.clock import Clock
+from bolt_app.core.domain import Outcome
 from bolt_app.core.errors import StillWorking
 from storage import Artifact, LockTimeout, Store
 
@@ -35,17 +36,6 @@ log = logging.getLogger(__name__)
 LOCK_WAIT_SECONDS = 30.0
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
-
-
-class Kind:
-    """Artifact kinds, as stored in `Artifact.kind`."""
-
-    SLACK_CHANNEL = "slack_channel"
-    INTRO_MESSAGE = "intro_message"
-    NOTION_POSTMORTEM = "notion_postmortem"
-    BOOKMARK_POSTMORTEM = "bookmark_postmortem"
-    ANNOUNCEMENT = "announcement"
-    AI_SUMMARY = "ai_summary"
 
 
 @dataclass(frozen=True)
@@ -61,7 +51,7 @@ class Made:
 class Ensured:
     artifact: Artifact
     #: "existing", "created" or "adopted": what this call did, for repair's answer.
-    outcome: str
+    outcome: Outcome
 
 
 def ensure_artifact(
@@ -122,7 +112,7 @@ def _ensure_locked(
     artifact = store.save_artifact(
         incident_id, kind, made.external_id, made.url, clock(), made.data
     )
-    outcome = "adopted" if found is not None else "created"
+    outcome: Outcome = "adopted" if found is not None else "created"
     log.info("%s for incident %s %s: %s", kind, incident_id, outcome, made.external_id)
     return Ensured(artifact, outcome)
 

@@ -22,26 +22,20 @@ from typing import Any, Protocol
 from bolt_app.adapters.notion import NotionGateway, PostmortemFields
 from bolt_app.adapters.slack import SlackError, SlackGateway
 from bolt_app.core.clock import Clock
+from bolt_app.core.domain import (
+    NEEDS_REASON,
+    STATUSES,
+    TRANSITIONS,
+    ArtifactKind,
+    Status,
+    parse_status,
+)
 from bolt_app.core.errors import FirebreakError, UsageError
 from bolt_app.formats import slack_blocks as blocks
-from bolt_app.incidents.artifacts import Kind
 from bolt_app.incidents.service import IncidentService, clean_severity, clean_title
-from storage import STATUSES, Incident, LockTimeout, Store
+from storage import Incident, LockTimeout, Store
 
 log = logging.getLogger(__name__)
-
-#: The only place that says which status may follow which (design.md §3, issue 5).
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "active": ("mitigated", "canceled"),
-    "mitigated": ("resolved", "active", "canceled"),
-    "resolved": ("postmortem", "active", "canceled"),
-    "postmortem": ("done", "canceled"),
-    "done": ("active",),
-    "canceled": ("active",),
-}
-
-#: Statuses that need a reason after them.
-NEEDS_REASON = ("canceled",)
 
 #: How long a change waits for another change of the same incident.
 CHANGE_LOCK_SECONDS = 15.0
@@ -73,15 +67,16 @@ class PartialChange(FirebreakError):
     """The change was made, but some of its follow-up steps failed."""
 
 
-def clean_status(raw: str) -> str:
-    status = raw.strip().lower()
-    if status not in STATUSES:
+def clean_status(raw: str) -> Status:
+    status = parse_status(raw)
+    if status is None:
         raise UsageError(f"Status must be one of {', '.join(STATUSES)}, not `{raw.strip()}`.")
     return status
 
 
-def allowed_from(current: str) -> tuple[str, ...]:
-    return TRANSITIONS.get(current, ())
+def allowed_from(current: str) -> tuple[Status, ...]:
+    status = parse_status(current)
+    return TRANSITIONS[status] if status is not None else ()
 
 
 def check_transition(current: str, new: str, reason: str | None = None) -> None:
@@ -107,7 +102,7 @@ def require_reason(status: str, reason: str | None) -> None:
         )
 
 
-def parse_status_args(args: str) -> tuple[str, str | None]:
+def parse_status_args(args: str) -> tuple[Status, str | None]:
     """`canceled duplicate of INC-40` -> ("canceled", "duplicate of INC-40")."""
     word, _, rest = args.strip().partition(" ")
     if not word:
@@ -348,7 +343,7 @@ class LifecycleService:
 
     def _sync_page(self, incident: Incident) -> None:
         """Rewrite the page's properties and title, if the page exists yet."""
-        page = self.store.get_artifact(int(incident.id), Kind.NOTION_POSTMORTEM)
+        page = self.store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)
         if page is None or self.notion is None:
             return  # the page is created from the current row, so it will be right
         self.notion.update_properties(str(page.external_id), self.fields(incident))

@@ -13,9 +13,10 @@ import logging
 from bolt_app.adapters.notion import NotionGateway, PostmortemFields
 from bolt_app.adapters.slack import SlackGateway
 from bolt_app.core.clock import Clock
+from bolt_app.core.domain import ArtifactKind
 from bolt_app.core.naming import channel_name
 from bolt_app.formats.template import render_template
-from bolt_app.incidents.artifacts import Ensured, Kind, Made, ensure_artifact, holding
+from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact, holding
 from bolt_app.incidents.service import Numbering, PageSteps, PostmortemFailure, declared_data
 from storage import Artifact, Incident, Store
 
@@ -52,7 +53,7 @@ class PostmortemService(PageSteps):
         return ensure_artifact(
             self.store,
             int(incident.id),
-            Kind.NOTION_POSTMORTEM,
+            ArtifactKind.NOTION_POSTMORTEM,
             create=lambda: self._create_page(incident),
             find=lambda: self._adopt_page(incident, label),
             clock=self.clock,
@@ -125,7 +126,7 @@ class PostmortemService(PageSteps):
         ensured = ensure_artifact(
             self.store,
             int(incident.id),
-            Kind.BOOKMARK_POSTMORTEM,
+            ArtifactKind.BOOKMARK_POSTMORTEM,
             create=lambda: Made(self.slack.add_bookmark(channel, BOOKMARK_TITLE, url), url),
             find=lambda: self._find_bookmark(channel, url),
             clock=self.clock,
@@ -146,13 +147,13 @@ class PostmortemService(PageSteps):
     ) -> Ensured:
         """Repair's path: always list, and re-add under the lock if the bookmark is gone."""
         with holding(
-            self.store, f"{Kind.BOOKMARK_POSTMORTEM}:{incident.id}", "postmortem bookmark"
+            self.store, f"{ArtifactKind.BOOKMARK_POSTMORTEM}:{incident.id}", "postmortem bookmark"
         ):
             if self._find_bookmark(channel, url) is not None:
                 return ensured
             bookmark_id = self.slack.add_bookmark(channel, BOOKMARK_TITLE, url)
             artifact = self.store.save_artifact(
-                int(incident.id), Kind.BOOKMARK_POSTMORTEM, bookmark_id, url, self.clock()
+                int(incident.id), ArtifactKind.BOOKMARK_POSTMORTEM, bookmark_id, url, self.clock()
             )
         log.info("re-added the postmortem bookmark of incident %s", incident.id)
         return Ensured(artifact, "re-added")

@@ -16,21 +16,23 @@ from typing import Any, Protocol
 
 from bolt_app.adapters.slack import Channel, SlackError, SlackGateway
 from bolt_app.core.clock import Clock
+from bolt_app.core.domain import (
+    CLOSED_STATUSES,
+    DEFAULT_SEVERITY,
+    MAX_TITLE,
+    OUTCOME_WORDS,
+    SEVERITIES,
+    ArtifactKind,
+    Severity,
+    parse_severity,
+)
 from bolt_app.core.errors import FirebreakError, NotAnIncidentChannel, UsageError
 from bolt_app.core.naming import channel_name
 from bolt_app.formats import slack_blocks as blocks
-from bolt_app.incidents.artifacts import Ensured, Kind, Made, ensure_artifact
+from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact
 from storage import Artifact, Incident, Store
 
 log = logging.getLogger(__name__)
-
-#: How repair describes what an ensure step did.
-OUTCOME_WORDS = {
-    "existing": "ok",
-    "created": "created",
-    "adopted": "recovered",
-    "re-added": "re-added",
-}
 
 #: How many `-2`, `-3`… suffixes we try after `name_taken` before giving up.
 MAX_NAME_ATTEMPTS = 20
@@ -64,18 +66,18 @@ def clean_title(raw: str) -> str:
     title = " ".join(raw.split())
     if not title:
         raise UsageError("An incident needs a title: `/incident declare Checkout is down`.")
-    if len(title) > blocks.MAX_TITLE:
+    if len(title) > MAX_TITLE:
         raise UsageError(
-            f"That title is {len(title):,} characters; keep it under {blocks.MAX_TITLE} "
+            f"That title is {len(title):,} characters; keep it under {MAX_TITLE} "
             "and put the details in the channel."
         )
     return title
 
 
-def clean_severity(raw: str) -> str:
-    severity = raw.strip().upper()
-    if severity not in blocks.SEVERITIES:
-        raise UsageError(f"Severity must be one of {', '.join(blocks.SEVERITIES)}, not `{raw}`.")
+def clean_severity(raw: str) -> Severity:
+    severity = parse_severity(raw)
+    if severity is None:
+        raise UsageError(f"Severity must be one of {', '.join(SEVERITIES)}, not `{raw}`.")
     return severity
 
 
@@ -154,6 +156,10 @@ class IncidentService:
             raise NotAnIncidentChannel()
         return incident
 
+    def open_incidents(self) -> list[Incident]:
+        """Incidents not yet done or canceled, newest first."""
+        return self.store.open_incidents(CLOSED_STATUSES)
+
     def label(self, incident: Incident) -> str:
         return self.numbering.label(int(incident.number))
 
@@ -164,7 +170,7 @@ class IncidentService:
         *,
         title: str,
         reporter: str,
-        severity: str = "P3",
+        severity: str = DEFAULT_SEVERITY,
         private: bool = False,
         request_key: str | None = None,
         description: str | None = None,
@@ -310,7 +316,7 @@ class IncidentService:
         ensured = ensure_artifact(
             self.store,
             int(incident.id),
-            Kind.SLACK_CHANNEL,
+            ArtifactKind.SLACK_CHANNEL,
             create=lambda: self._create_channel(incident),
             find=lambda: self._find_own_channel(incident),
             clock=self.clock,
@@ -403,7 +409,7 @@ class IncidentService:
         return ensure_artifact(
             self.store,
             int(incident.id),
-            Kind.INTRO_MESSAGE,
+            ArtifactKind.INTRO_MESSAGE,
             create=post,
             find=lambda: None,
             clock=self.clock,

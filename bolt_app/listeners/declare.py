@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bolt_app.adapters.slack import Channel
+from bolt_app.core.domain import DEFAULT_SEVERITY
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.incidents.service import clean_title
 from bolt_app.listeners.errors import Reply
@@ -46,7 +47,7 @@ def _record(services: Services, inv: Invocation) -> None:
     services.incidents.record(
         title=title,
         reporter=inv.user_id,
-        severity="P3",
+        severity=DEFAULT_SEVERITY,
         private=private,
         request_key=_request_key(inv),
         reporter_name=inv.user_name,
@@ -60,7 +61,7 @@ def _declare(services: Services, inv: Invocation, _incident: Incident | None, re
         reply,
         title=title,
         reporter=inv.user_id,
-        severity="P3",
+        severity=DEFAULT_SEVERITY,
         private=private,
         request_key=_request_key(inv),
         reporter_name=inv.user_name,

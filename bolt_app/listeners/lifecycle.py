@@ -12,15 +12,15 @@ from __future__ import annotations
 import logging
 
 from bolt_app.adapters.slack import SlackError
+from bolt_app.core.domain import STATUSES, ArtifactKind
 from bolt_app.core.errors import UsageError
 from bolt_app.formats import slack_blocks as blocks
-from bolt_app.incidents.artifacts import Kind
 from bolt_app.incidents.lifecycle import parse_status_args, parse_user, require_reason, summary_line
 from bolt_app.incidents.service import clean_severity, clean_title
 from bolt_app.listeners.errors import Reply
 from bolt_app.listeners.subcommands import Invocation, Subcommand
 from bolt_app.services import Services
-from storage import STATUSES, Incident
+from storage import Incident
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _info(services: Services, _inv: Invocation, incident: Incident | None, reply
 def info_text(services: Services, incident: Incident) -> str:
     """The `/incident info` card, as mrkdwn lines."""
     label = services.incidents.label(incident)
-    page = services.store.get_artifact(int(incident.id), Kind.NOTION_POSTMORTEM)
+    page = services.store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)
     doc = (
         f"<{page.url}|Postmortem doc>"
         if page is not None and page.url
@@ -111,7 +111,7 @@ def info_text(services: Services, incident: Incident) -> str:
 def _list(services: Services, inv: Invocation, _incident: Incident | None, reply: Reply) -> None:
     """Open incidents, newest first; a private one only to the people in its channel."""
     lines = []
-    for incident in services.store.open_incidents():
+    for incident in services.incidents.open_incidents():
         if incident.channel_id is None:
             continue  # still being set up; it has no channel to link to yet
         if incident.private and not _is_member(services, incident, inv.user_id):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bolt_app.incidents.artifacts import Kind
+from bolt_app.core.domain import ArtifactKind
 from bolt_app.listeners.errors import Reply
 from bolt_app.listeners.subcommands import Invocation, Subcommand
 from bolt_app.services import Services
@@ -17,7 +17,7 @@ def _repair(services: Services, _inv: Invocation, incident: Incident | None, rep
 
 def _doc(services: Services, _inv: Invocation, incident: Incident | None, reply: Reply) -> None:
     assert incident is not None
-    page = services.store.get_artifact(int(incident.id), Kind.NOTION_POSTMORTEM)
+    page = services.store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)
     label = services.incidents.label(incident)
     if page is None or not page.url:
         reply(f"{label} has no postmortem page yet; `/incident repair` creates it now.")

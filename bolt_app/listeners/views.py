@@ -12,6 +12,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
+from bolt_app.core.domain import DEFAULT_SEVERITY
 from bolt_app.core.errors import UsageError
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.incidents.service import clean_severity, clean_title
@@ -69,7 +70,7 @@ def register(app: App, services: Services) -> None:
     ) -> None:
         values = view.get("state", {}).get("values", {})
         title = _value(values, blocks.TITLE_BLOCK, blocks.TITLE_ACTION)
-        severity = _value(values, blocks.SEVERITY_BLOCK, blocks.SEVERITY_ACTION) or "P3"
+        severity = _value(values, blocks.SEVERITY_BLOCK, blocks.SEVERITY_ACTION) or DEFAULT_SEVERITY
         private = _checked(
             values, blocks.PRIVATE_BLOCK, blocks.PRIVATE_ACTION, blocks.PRIVATE_VALUE
         )

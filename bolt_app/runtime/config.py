@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from dotenv import dotenv_values
 
-from storage.db import redact_url
+from storage import redact_url
 
 T = TypeVar("T")
 

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from peewee import PeeweeException
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
 from slack_sdk.socket_mode.client import BaseSocketModeClient
@@ -23,6 +22,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bolt_app.listeners.commands import SUBCOMMANDS
 from bolt_app.services import Services
+from storage import StoreError
 
 log = logging.getLogger("bolt_app.envelopes")
 
@@ -98,7 +98,7 @@ def _incident(services: Services, payload: dict[str, Any]) -> str:
         return "-"
     try:
         incident = services.store.incident_by_channel(channel)
-    except PeeweeException:
+    except StoreError:
         return "?"
     return services.incidents.label(incident) if incident is not None else "-"
 

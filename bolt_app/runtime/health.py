@@ -14,9 +14,7 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from peewee import PeeweeException
-
-from storage import Store
+from storage import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +85,8 @@ def database_answers(store: Store) -> Probe:
 
     def probe() -> bool:
         try:
-            with store.session():
-                store.db.execute_sql("SELECT 1")
-        except PeeweeException as error:
+            store.ping()
+        except StoreError as error:
             log.warning("health: the database doesn't answer: %s", error)
             return False
         return True

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from bolt_app.core.domain import ArtifactKind
 from bolt_app.core.errors import FirebreakError
-from bolt_app.incidents.artifacts import Kind
 from bolt_app.services import Services
 from storage import Incident
 
@@ -19,10 +19,10 @@ log = logging.getLogger(__name__)
 
 #: Artefacts a fully set-up incident has.
 SETUP_KINDS = (
-    Kind.SLACK_CHANNEL,
-    Kind.INTRO_MESSAGE,
-    Kind.NOTION_POSTMORTEM,
-    Kind.BOOKMARK_POSTMORTEM,
+    ArtifactKind.SLACK_CHANNEL,
+    ArtifactKind.INTRO_MESSAGE,
+    ArtifactKind.NOTION_POSTMORTEM,
+    ArtifactKind.BOOKMARK_POSTMORTEM,
 )
 
 
@@ -54,7 +54,7 @@ class Reconciler:
         store = self.services.store
         return [
             i
-            for i in store.open_incidents()
+            for i in self.services.incidents.open_incidents()
             if any(store.get_artifact(int(i.id), kind) is None for kind in self._kinds(i))
         ]
 
@@ -62,7 +62,7 @@ class Reconciler:
         """SETUP_KINDS, plus the announcement for a public incident when one is configured."""
         announcer = self.services.announcer
         if announcer is not None and announcer.applies(incident):
-            return (*SETUP_KINDS, Kind.ANNOUNCEMENT)
+            return (*SETUP_KINDS, ArtifactKind.ANNOUNCEMENT)
         return SETUP_KINDS
 
     def run_once(self) -> list[str]:

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from bolt_app.adapters.notion import NotionGateway, plan_chunks
 from bolt_app.adapters.slack import SlackGateway
 from bolt_app.core.clock import Clock
+from bolt_app.core.domain import DUMP_STATUSES, ArtifactKind
 from bolt_app.core.errors import FirebreakError
 from bolt_app.core.jobs import Jobs
 from bolt_app.formats import notion_blocks as nb
@@ -46,12 +47,10 @@ log = logging.getLogger(__name__)
 
 #: Subtypes that are people talking (anything else is channel housekeeping).
 KEPT_SUBTYPES = frozenset({None, "file_share", "me_message", "thread_broadcast"})
-#: Statuses whose arrival starts a dump (the lifecycle calls `on_status_change`).
-DUMP_STATUSES = frozenset({"mitigated", "resolved", "postmortem"})
 #: Artifact kind of the transcript heading's block id (to notice it was recreated).
-HEADING_KIND = "transcript_heading"
+HEADING_KIND = ArtifactKind.TRANSCRIPT_HEADING
 #: Artifact kind of a big dump's progress message, kept until that dump succeeds.
-PROGRESS_KIND = "transcript_progress"
+PROGRESS_KIND = ArtifactKind.TRANSCRIPT_PROGRESS
 #: Lock name prefix; one dumper per incident.
 LOCK_PREFIX = "transcript"
 

@@ -28,10 +28,11 @@ from typing import Protocol
 
 from bolt_app.adapters.notion import NotionError, NotionGateway
 from bolt_app.core.clock import Clock
+from bolt_app.core.domain import ArtifactKind
 from bolt_app.core.errors import FirebreakError
 from bolt_app.formats import notion_blocks as nb
 from bolt_app.formats.notion_blocks import Block, RichText
-from bolt_app.incidents.artifacts import Kind, Made, ensure_artifact
+from bolt_app.incidents.artifacts import Made, ensure_artifact
 from bolt_app.runtime.config import ConfigError, Settings
 from bolt_app.transcript.render import date_line_day
 from storage import Incident, Store
@@ -311,7 +312,7 @@ class DraftSummary:
     def _write(self, incident: Incident, page_id: str, block: Block) -> None:
         """Update the recorded callout in place, or make it (exactly once) if there is none."""
         incident_id = int(incident.id)
-        known = self.store.get_artifact(incident_id, Kind.AI_SUMMARY)
+        known = self.store.get_artifact(incident_id, ArtifactKind.AI_SUMMARY)
         if known is not None:
             try:
                 self.notion.update_block(str(known.external_id), {"callout": block["callout"]})
@@ -322,11 +323,11 @@ class DraftSummary:
                 log.info(
                     "AI draft summary of incident %s was deleted; adding it again", incident_id
                 )
-                self.store.delete_artifact(incident_id, Kind.AI_SUMMARY)
+                self.store.delete_artifact(incident_id, ArtifactKind.AI_SUMMARY)
         ensure_artifact(
             self.store,
             incident_id,
-            Kind.AI_SUMMARY,
+            ArtifactKind.AI_SUMMARY,
             create=lambda: Made(self._insert(page_id, block)),
             find=lambda: self._find(page_id, block),
             clock=self.clock,

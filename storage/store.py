@@ -1,0 +1,523 @@
+"""The `Store`: every query Firebreak runs, each in its own short session.
+
+``open_store(DATABASE_URL)`` returns a :class:`Store`.  Every Store method is
+self-contained: it opens a per-thread session (a pooled connection on PostgreSQL,
+returned when the method ends) and a short transaction where it writes, so callers on
+Bolt's worker threads never hold a connection between calls.  The time is always
+passed in (``now``/``at``), from the caller's injectable clock, as naive UTC; an aware
+datetime is converted to UTC.  Failures leave as the exceptions of `storage.errors`.
+
+The store checks which columns a call may change, not which words a status or a
+severity may be: those are the domain's (`bolt_app.core.domain`), and storage never
+imports the bot.
+
+The models are bound to one process-wide proxy, so a process uses one open store at a
+time; opening another rebinds the models to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from peewee import Database, IntegrityError, fn
+
+from storage import migrations
+from storage.db import (
+    ADVISORY_NUMBERING,
+    LOCK_POOL_SIZE,
+    SQLITE_BUSY_TIMEOUT,
+    Backend,
+    DatabaseConfig,
+    SessionScope,
+    build_database,
+    enable_wal,
+    parse_url,
+    pg_connect_params,
+    serialized_transaction,
+    transaction,
+    translated_errors,
+)
+from storage.errors import NotFound
+from storage.locks import AdvisoryLocks, FileLocks, LockManager, ProcessLocks
+from storage.models import (
+    Artifact,
+    ArtifactAttempt,
+    DumpRequest,
+    Incident,
+    IncidentEvent,
+    TranscriptEntry,
+    TranscriptWrite,
+    database_proxy,
+)
+
+log = logging.getLogger(__name__)
+
+#: Incident columns update_incident() may change.
+UPDATABLE_FIELDS = frozenset({"status", "severity", "commander", "title"})
+#: Serializes first-time setup of a SQLite file between processes.
+SQLITE_SETUP_LOCK = "firebreak:sqlite-setup"
+#: Rows per INSERT when saving transcript entries (well under SQLite's variable limit).
+TRANSCRIPT_BATCH = 200
+
+
+def _utc(moment: datetime) -> datetime:
+    """Naive UTC, the only form stored: both backends then compare and sort alike."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+class Store:
+    """The database, its sessions, locks and every query the bot runs."""
+
+    def __init__(
+        self,
+        config: DatabaseConfig,
+        db: Database,
+        locks: LockManager,
+        temp_dir: str | None = None,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.backend: Backend = config.backend
+        self._locks = locks
+        self._temp_dir = temp_dir
+        self._session = SessionScope(db, keep_open=self.backend == "sqlite")
+
+    # -- connection scope, transactions, locks -------------------------------------------
+
+    def session(self) -> AbstractContextManager[Any]:
+        """A reentrant per-thread connection scope; yields the DB-API connection."""
+        return self._session()
+
+    @contextmanager
+    def atomic(self) -> Iterator[Any]:
+        """A write transaction (a savepoint when nested), inside a session."""
+        with self.session(), transaction(self.db) as txn:
+            yield txn
+
+    @contextmanager
+    def lock(self, name: str, timeout: float) -> Iterator[None]:
+        """Hold ``name`` exclusively across threads and processes; see storage.locks.
+
+        Raises :class:`LockTimeout` after ``timeout`` seconds, and
+        :class:`StoreUnavailable` when the lock connection fails.  Not reentrant.  Take it
+        outside any session or transaction: no connection or row lock should wait on a
+        holder that is busy with Slack or Notion, and a thread holding a pooled
+        connection while it waits for a lock can starve the pool.
+        """
+        with translated_errors(), self._locks.lock(name, timeout):
+            yield
+
+    def migrate(self) -> list[int]:
+        """Apply missing schema migrations; safe when several processes start at once."""
+        with self.session():
+            return migrations.apply(self.db)
+
+    def ping(self) -> None:
+        """Run ``SELECT 1``; raises :class:`StoreUnavailable` when the database doesn't answer."""
+        with self.session():
+            self.db.execute_sql("SELECT 1")
+
+    def schema_version(self) -> int:
+        """The newest migration applied to this database (0 for none)."""
+        with self.session():
+            return migrations.current_version(self.db)
+
+    def close(self) -> None:
+        """Close pooled connections and lock connections (and a :memory: store's files)."""
+        self._locks.close()
+        close_all = getattr(self.db, "close_all", None)
+        if close_all is not None:
+            close_all()
+        elif not self.db.is_closed():
+            self.db.close()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- incidents -----------------------------------------------------------------------
+
+    def create_incident(
+        self,
+        *,
+        title: str,
+        severity: str,
+        reporter: str,
+        commander: str,
+        private: bool,
+        request_key: str | None,
+        number_start: int,
+        now: datetime,
+    ) -> tuple[Incident, bool]:
+        """Record a new incident with the next gapless number; (incident, created).
+
+        The number is allocated inside the insert's own transaction, which is
+        serialized against every other allocation, so a failed insert leaves no gap
+        and concurrent declares never collide.  The next number is ``max + 1``, or
+        ``number_start`` when that is higher (no incidents yet, or the start raised).
+        A second call with the same ``request_key`` returns the first incident.
+        """
+        now = _utc(now)
+        with self.session():
+            try:
+                with serialized_transaction(self.db, ADVISORY_NUMBERING):
+                    existing = self._by_request_key(request_key)
+                    if existing is not None:
+                        return existing, False
+                    incident = Incident.create(
+                        number=self._next_number(number_start),
+                        title=title,
+                        severity=severity,
+                        reporter=reporter,
+                        commander=commander,
+                        private=private,
+                        request_key=request_key,
+                        declared_at=now,
+                        updated_at=now,
+                    )
+                    return incident, True
+            except IntegrityError:
+                # Only reachable if a writer bypassed the serialization above.
+                existing = self._by_request_key(request_key)
+                if existing is None:
+                    raise
+                return existing, False
+
+    @staticmethod
+    def _by_request_key(request_key: str | None) -> Incident | None:
+        if request_key is None:
+            return None
+        return Incident.get_or_none(Incident.request_key == request_key)
+
+    @staticmethod
+    def _next_number(number_start: int) -> int:
+        highest: int | None = Incident.select(fn.MAX(Incident.number)).scalar()
+        return number_start if highest is None else max(highest + 1, number_start)
+
+    def get_incident(self, incident_id: int) -> Incident | None:
+        with self.session():
+            return Incident.get_or_none(Incident.id == incident_id)
+
+    def incident_by_channel(self, channel_id: str) -> Incident | None:
+        with self.session():
+            return Incident.get_or_none(Incident.channel_id == channel_id)
+
+    def incident_by_number(self, number: int) -> Incident | None:
+        with self.session():
+            return Incident.get_or_none(Incident.number == number)
+
+    def set_channel(
+        self, incident_id: int, channel_id: str, channel_name: str, now: datetime
+    ) -> None:
+        """Record the incident's Slack channel (unique: one incident per channel)."""
+        with self.atomic():
+            self._update(
+                incident_id, channel_id=channel_id, channel_name=channel_name, updated_at=_utc(now)
+            )
+
+    def update_incident(self, incident_id: int, now: datetime, **fields: Any) -> Incident:
+        """Change status, severity, commander or title; return the updated incident.
+
+        Only checks which columns change; which values and transitions are allowed is
+        the domain's business.  Raises :class:`NotFound` for an unknown id.
+        """
+        unknown = set(fields) - UPDATABLE_FIELDS
+        if unknown:
+            raise ValueError(f"update_incident cannot change {', '.join(sorted(unknown))}")
+        with self.atomic():
+            self._update(incident_id, **fields, updated_at=_utc(now))
+            incident: Incident = Incident.get_by_id(incident_id)
+            return incident
+
+    @staticmethod
+    def _update(incident_id: int, **values: Any) -> None:
+        changed = Incident.update(**values).where(Incident.id == incident_id).execute()
+        if not changed:
+            raise NotFound(f"incident {incident_id} does not exist")
+
+    def open_incidents(self, closed_statuses: Sequence[str]) -> list[Incident]:
+        """Incidents whose status is not one of ``closed_statuses``, newest first."""
+        with self.session():
+            query = (
+                Incident.select()
+                .where(Incident.status.not_in(list(closed_statuses)))
+                .order_by(Incident.number.desc())
+            )
+            return list(query)
+
+    # -- artifacts -----------------------------------------------------------------------
+
+    def get_artifact(self, incident_id: int, kind: str) -> Artifact | None:
+        with self.session():
+            return Artifact.get_or_none(
+                (Artifact.incident == incident_id) & (Artifact.kind == kind)
+            )
+
+    def save_artifact(
+        self,
+        incident_id: int,
+        kind: str,
+        external_id: str,
+        url: str | None,
+        now: datetime,
+        data: dict[str, Any] | None = None,
+    ) -> Artifact:
+        """Insert or replace the (incident, kind) artifact; ``created_at`` is kept.
+
+        Replacing matters for repair: a re-added bookmark gets a new id.
+        """
+        now = _utc(now)
+        upsert = Artifact.insert(
+            incident=incident_id,
+            kind=kind,
+            external_id=external_id,
+            url=url,
+            data=data,
+            created_at=now,
+            updated_at=now,
+        ).on_conflict(
+            conflict_target=[Artifact.incident, Artifact.kind],
+            preserve=[Artifact.external_id, Artifact.url, Artifact.data, Artifact.updated_at],
+        )
+        with self.atomic():
+            upsert.execute()
+            artifact: Artifact = Artifact.get(
+                (Artifact.incident == incident_id) & (Artifact.kind == kind)
+            )
+            return artifact
+
+    def delete_artifact(self, incident_id: int, kind: str) -> None:
+        with self.atomic():
+            Artifact.delete().where(
+                (Artifact.incident == incident_id) & (Artifact.kind == kind)
+            ).execute()
+
+    def record_attempt(
+        self, incident_id: int, kind: str, now: datetime, owner: str
+    ) -> ArtifactAttempt:
+        """Note that ``owner`` (e.g. "host:pid") is about to create an artifact."""
+        with self.atomic():
+            attempt: ArtifactAttempt = ArtifactAttempt.create(
+                incident=incident_id, kind=kind, started_at=_utc(now), owner=owner
+            )
+            return attempt
+
+    def attempts(self, incident_id: int, kind: str) -> list[ArtifactAttempt]:
+        """Earlier attempts, oldest first."""
+        with self.session():
+            query = (
+                ArtifactAttempt.select()
+                .where((ArtifactAttempt.incident == incident_id) & (ArtifactAttempt.kind == kind))
+                .order_by(ArtifactAttempt.started_at, ArtifactAttempt.id)
+            )
+            return list(query)
+
+    # -- timeline ------------------------------------------------------------------------
+
+    def add_event(
+        self, incident_id: int, kind: str, actor: str | None, data: dict[str, Any], at: datetime
+    ) -> IncidentEvent:
+        with self.atomic():
+            event: IncidentEvent = IncidentEvent.create(
+                incident=incident_id, kind=kind, actor=actor, data=data, at=_utc(at)
+            )
+            return event
+
+    def events(self, incident_id: int) -> list[IncidentEvent]:
+        """The timeline in order (ties broken by insertion order)."""
+        with self.session():
+            query = (
+                IncidentEvent.select()
+                .where(IncidentEvent.incident == incident_id)
+                .order_by(IncidentEvent.at, IncidentEvent.id)
+            )
+            return list(query)
+
+    # -- transcript ----------------------------------------------------------------------
+
+    def transcript_ts(self, incident_id: int) -> dict[str, str]:
+        """message_ts -> notion_block_id for everything already written."""
+        with self.session():
+            query = TranscriptEntry.select(
+                TranscriptEntry.message_ts, TranscriptEntry.notion_block_id
+            ).where(TranscriptEntry.incident == incident_id)
+            return {entry.message_ts: entry.notion_block_id for entry in query}
+
+    def save_transcript_entries(
+        self,
+        incident_id: int,
+        entries: Sequence[tuple[str, str, str | None]],
+        now: datetime,
+    ) -> None:
+        """Record (message_ts, notion_block_id, thread_ts) rows in one transaction.
+
+        Entries already recorded are ignored, so a resumed dump may save a batch twice;
+        any other error (a missing block id) rolls the whole call back.
+        """
+        now = _utc(now)
+        rows = [
+            {
+                "incident": incident_id,
+                "message_ts": message_ts,
+                "notion_block_id": block_id,
+                "thread_ts": thread_ts,
+                "created_at": now,
+            }
+            for message_ts, block_id, thread_ts in entries
+        ]
+        with self.atomic():
+            for start in range(0, len(rows), TRANSCRIPT_BATCH):
+                batch = rows[start : start + TRANSCRIPT_BATCH]
+                TranscriptEntry.insert_many(batch).on_conflict(
+                    action="NOTHING",
+                    conflict_target=[TranscriptEntry.incident, TranscriptEntry.message_ts],
+                ).execute()
+
+    def transcript_rows(self, incident_id: int) -> list[tuple[str, str, str | None]]:
+        """(message_ts, notion_block_id, thread_ts) of everything already written."""
+        with self.session():
+            query = TranscriptEntry.select(
+                TranscriptEntry.message_ts,
+                TranscriptEntry.notion_block_id,
+                TranscriptEntry.thread_ts,
+            ).where(TranscriptEntry.incident == incident_id)
+            return [(e.message_ts, e.notion_block_id, e.thread_ts) for e in query]
+
+    def clear_transcript(self, incident_id: int, keep_prefix: str | None = None) -> None:
+        """Forget what was written, e.g. after a user deleted the transcript heading.
+
+        Entries whose key starts with ``keep_prefix`` (the timeline's ``event:``) stay.
+        """
+        query = TranscriptEntry.delete().where(TranscriptEntry.incident == incident_id)
+        if keep_prefix:
+            query = query.where(~TranscriptEntry.message_ts.startswith(keep_prefix))
+        with self.atomic():
+            query.execute()
+
+    # -- transcript writes in flight -----------------------------------------------------
+
+    def begin_transcript_write(self, incident_id: int, parent_id: str, now: datetime) -> None:
+        """Note, before a Notion append under ``parent_id``, that it may land unanswered."""
+        upsert = TranscriptWrite.insert(
+            incident=incident_id, parent_id=parent_id, started_at=_utc(now), finished_at=None
+        ).on_conflict(
+            conflict_target=[TranscriptWrite.incident],
+            preserve=[
+                TranscriptWrite.parent_id,
+                TranscriptWrite.started_at,
+                TranscriptWrite.finished_at,
+            ],
+        )
+        with self.atomic():
+            upsert.execute()
+
+    def end_transcript_write(self, incident_id: int, now: datetime) -> None:
+        """The append was answered and its entries recorded."""
+        with self.atomic():
+            TranscriptWrite.update(finished_at=_utc(now)).where(
+                TranscriptWrite.incident == incident_id
+            ).execute()
+
+    def unfinished_transcript_write(self, incident_id: int) -> TranscriptWrite | None:
+        with self.session():
+            return TranscriptWrite.get_or_none(
+                (TranscriptWrite.incident == incident_id) & TranscriptWrite.finished_at.is_null()
+            )
+
+    # -- dump requests -------------------------------------------------------------------
+
+    def request_dump(self, incident_id: int, requested_by: str | None, now: datetime) -> int:
+        """Record a dump request (before the trigger is acked); returns its id."""
+        with self.atomic():
+            request: DumpRequest = DumpRequest.create(
+                incident=incident_id, requested_by=requested_by, requested_at=_utc(now)
+            )
+            return int(request.id)
+
+    def latest_pending_dump(self, incident_id: int) -> int | None:
+        """The newest pending request's id, or None when every request is done."""
+        with self.session():
+            latest: int | None = (
+                DumpRequest.select(fn.MAX(DumpRequest.id))
+                .where((DumpRequest.incident == incident_id) & DumpRequest.done_at.is_null())
+                .scalar()
+            )
+            return latest
+
+    def finish_dump_requests(self, incident_id: int, up_to: int, now: datetime) -> None:
+        """Mark requests up to id ``up_to`` done: a dump that started after them finished."""
+        with self.atomic():
+            DumpRequest.update(done_at=_utc(now)).where(
+                (DumpRequest.incident == incident_id)
+                & (DumpRequest.id <= up_to)
+                & DumpRequest.done_at.is_null()
+            ).execute()
+
+    def incidents_with_pending_dumps(self) -> list[int]:
+        with self.session():
+            query = (
+                DumpRequest.select(DumpRequest.incident)
+                .where(DumpRequest.done_at.is_null())
+                .distinct()
+            )
+            return sorted(int(row.incident_id) for row in query)
+
+
+def _process_locks(config: DatabaseConfig) -> ProcessLocks:
+    if config.backend == "sqlite":
+        return FileLocks(f"{config.database}.locks")
+    params = {"dbname": config.database, **pg_connect_params(config, "firebreak-lock")}
+    return AdvisoryLocks(params, max_connections=LOCK_POOL_SIZE)
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Open the store a ``DATABASE_URL`` names and bind the models to it.
+
+    ``sqlite:///:memory:`` gives a private database in a temporary directory, removed
+    by ``close()``: a real file, so that every thread's connection sees the same data
+    and the file locks work as they do in production.
+    """
+    config = parse_url(url)
+    with translated_errors():
+        return _open(config, migrate=migrate)
+
+
+def _open(config: DatabaseConfig, *, migrate: bool) -> Store:
+    temp_dir = None
+    if config.is_memory:
+        temp_dir = tempfile.mkdtemp(prefix="firebreak-store-")
+        config = replace(config, database=f"{temp_dir}/firebreak.db")
+    db = build_database(config)
+    database_proxy.initialize(db)
+    store = Store(config, db, LockManager(_process_locks(config)), temp_dir)
+    try:
+        if store.backend == "sqlite":
+            with store.lock(SQLITE_SETUP_LOCK, timeout=SQLITE_BUSY_TIMEOUT):
+                enable_wal(config.database)
+        if migrate:
+            store.migrate()
+    except BaseException:
+        store.close()
+        raise
+    log.debug("opened %s store %s", store.backend, config.database)
+    return store
