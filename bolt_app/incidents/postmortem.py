@@ -61,6 +61,11 @@ class PostmortemService(PageSteps):
             what="postmortem page",
         )
 
+    def page_url(self, incident: Incident) -> str | None:
+        """The postmortem page's link, or None while it doesn't exist yet."""
+        page = self.store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)
+        return page.url if page is not None and page.url else None
+
     def fields(self, incident: Incident) -> PostmortemFields:
         label = self.numbering.label(int(incident.number))
         return PostmortemFields(

@@ -26,7 +26,7 @@ from bolt_app.core.domain import (
     Severity,
     parse_severity,
 )
-from bolt_app.core.errors import FirebreakError, NotAnIncidentChannel, UsageError
+from bolt_app.core.errors import FirebreakError, UsageError
 from bolt_app.core.naming import channel_name
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact
@@ -149,16 +149,31 @@ class IncidentService:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def for_channel(self, channel_id: str) -> Incident:
-        """The incident whose channel this is; written once, used by every scoped command."""
-        incident = self.store.incident_by_channel(channel_id)
-        if incident is None:
-            raise NotAnIncidentChannel()
-        return incident
+    def in_channel(self, channel_id: str) -> Incident | None:
+        """The incident whose channel this is, if any: how every entry point finds it."""
+        return self.store.incident_by_channel(channel_id) if channel_id else None
 
     def open_incidents(self) -> list[Incident]:
         """Incidents not yet done or canceled, newest first."""
         return self.store.open_incidents(CLOSED_STATUSES)
+
+    def listed_for(self, user: str) -> list[Incident]:
+        """What `/incident list` shows `user`: open incidents that have a channel, newest
+        first; a private one only when `user` is in its channel."""
+        return [
+            incident
+            for incident in self.open_incidents()
+            if incident.channel_id is not None  # still being set up: nothing to link to
+            and (not incident.private or self._is_member(incident, user))
+        ]
+
+    def _is_member(self, incident: Incident, user: str) -> bool:
+        """Whether `user` may see a private incident; if Slack can't say, they may not."""
+        try:
+            return user in self.slack.channel_members(str(incident.channel_id))
+        except SlackError as error:  # e.g. the bot was removed from the channel
+            log.warning("can't list members of %s: %s", incident.channel_id, error.code)
+            return False
 
     def label(self, incident: Incident) -> str:
         return self.numbering.label(int(incident.number))

@@ -1,9 +1,9 @@
 """`/incident`: one table of subcommands, one dispatcher.
 
 Subcommands are defined in their own modules (`declare`, `repair`, …), each exporting
-`SUBCOMMANDS`; this module joins them into one table. The dispatcher resolves the
-incident from the channel once (`IncidentService.for_channel`) for the subcommands that
-need one, so "this isn't an incident channel" is decided in one place.
+`SUBCOMMANDS`; this module joins them into one table. `dispatch` resolves the incident
+from the channel once for the subcommands that need one (the dumpslack shortcut goes
+through it too), so "this isn't an incident channel" is decided in one place.
 
 A subcommand's `prepare` runs before the ack and only checks the text (no I/O), so bad
 input is answered in the ack itself; the real work runs after the ack on our own pool.
@@ -18,7 +18,8 @@ from slack_sdk import WebClient
 
 from bolt_app.core.errors import UsageError
 from bolt_app.listeners import declare, dump, lifecycle, repair
-from bolt_app.listeners.errors import Reply, ephemeral, report_to
+from bolt_app.listeners.dispatch import dispatch
+from bolt_app.listeners.errors import ephemeral
 from bolt_app.listeners.subcommands import Invocation, Subcommand
 from bolt_app.services import Services
 from bolt_app.transcript.render import unescape
@@ -65,7 +66,7 @@ def register(app: App, services: Services) -> None:
     ) -> None:
         name, args = _parse(body.get("text", ""))
         sub = SUBCOMMANDS.get(name)
-        if sub is None or sub.handler is None:
+        if sub is None or sub.action is None:
             ack(text=usage_text(unknown=name if name not in ("", "help") else None))
             return
         inv = Invocation.from_body(body, args)
@@ -78,14 +79,4 @@ def register(app: App, services: Services) -> None:
             ack()
             client.views_open(trigger_id=inv.trigger_id, view=sub.form(inv))
             return
-        if sub.record is not None:
-            sub.record(services, inv)  # durable before Slack stops redelivering
-        ack(text=ack_text) if ack_text else ack()
-        reply = ephemeral(respond)
-        services.commands.submit(lambda: _run(services, sub, inv, reply), report_to(reply))
-
-
-def _run(services: Services, sub: Subcommand, inv: Invocation, reply: Reply) -> None:
-    assert sub.handler is not None
-    incident = services.incidents.for_channel(inv.channel_id) if sub.needs_incident else None
-    sub.handler(services, inv, incident, reply)
+        dispatch(services, sub.action, inv, ack, ephemeral(respond), ack_text)

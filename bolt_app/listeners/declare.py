@@ -9,9 +9,8 @@ from bolt_app.core.domain import DEFAULT_SEVERITY
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.incidents.service import clean_title
 from bolt_app.listeners.errors import Reply
-from bolt_app.listeners.subcommands import Invocation, Subcommand
+from bolt_app.listeners.subcommands import Anywhere, Invocation, Subcommand
 from bolt_app.services import Services
-from storage import Incident
 
 PRIVATE_FLAG = "--private"
 
@@ -54,7 +53,7 @@ def _record(services: Services, inv: Invocation) -> None:
     )
 
 
-def _declare(services: Services, inv: Invocation, _incident: Incident | None, reply: Reply) -> None:
+def _declare(services: Services, inv: Invocation, reply: Reply) -> None:
     private, title = _split_private(inv.args)
     declare_and_tell(
         services,
@@ -104,9 +103,8 @@ SUBCOMMANDS = (
         "declare",
         "declare [--private] <title>",
         "start an incident: a channel, a Notion postmortem, a bookmark (no title opens a form)",
-        _declare,
+        Anywhere(_declare, record=_record),
         prepare=_prepare,
         form=_form,
-        record=_record,
     ),
 )

@@ -8,7 +8,6 @@ from typing import Any
 from slack_bolt import App
 
 from bolt_app.services import Services
-from bolt_app.transcript.timeline import record_pin
 
 log = logging.getLogger(__name__)
 
@@ -20,28 +19,16 @@ def on_pin_added(services: Services, event: dict[str, Any]) -> None:
     message = item.get("message") or {}
     if item.get("type", "message") != "message" or not message.get("ts"):
         return
-    incident = services.store.incident_by_channel(channel)
+    incident = services.incidents.in_channel(channel)
     if incident is None:
         return
-    ts = str(message["ts"])
-    thread = message.get("thread_ts")
-    permalink = message.get("permalink") or services.slack.permalink(
-        channel, ts, str(thread) if thread else None
-    )
-    record_pin(
-        services.store,
-        incident,
-        user=event.get("user"),
-        message=message,
-        permalink=str(permalink),
-        clock=services.incidents.clock,
-    )
-    log.info("pinned message %s recorded on incident %s's timeline", ts, incident.id)
+    services.transcript.record_pin(incident, event.get("user"), message)
 
 
 def register(app: App, services: Services) -> None:
     @app.event("pin_added")
     def pin_added(event: dict[str, Any]) -> None:
         services.commands.submit(
-            lambda: on_pin_added(services, event), lambda error: log.warning("pin_added: %s", error)
+            lambda: on_pin_added(services, event),
+            lambda error: log.warning("pin_added: %s", error),
         )

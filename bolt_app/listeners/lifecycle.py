@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 
-from bolt_app.adapters.slack import SlackError
-from bolt_app.core.domain import STATUSES, ArtifactKind
+from bolt_app.core.domain import STATUSES
 from bolt_app.core.errors import UsageError
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.incidents.lifecycle import parse_status_args, parse_user, require_reason, summary_line
 from bolt_app.incidents.service import clean_severity, clean_title
 from bolt_app.listeners.errors import Reply
-from bolt_app.listeners.subcommands import Invocation, Subcommand
+from bolt_app.listeners.subcommands import Anywhere, InIncident, Invocation, Subcommand
 from bolt_app.services import Services
 from storage import Incident
 
@@ -54,46 +53,33 @@ def _check_title(inv: Invocation) -> str | None:
 # -- handlers, after the ack --------------------------------------------------------------------
 
 
-def _status(services: Services, inv: Invocation, incident: Incident | None, _reply: Reply) -> None:
-    assert incident is not None
+def _status(services: Services, inv: Invocation, incident: Incident, _reply: Reply) -> None:
     status, reason = parse_status_args(inv.args)
     services.lifecycle.change_status(incident, inv.user_id, status, reason)
 
 
-def _severity(
-    services: Services, inv: Invocation, incident: Incident | None, _reply: Reply
-) -> None:
-    assert incident is not None
+def _severity(services: Services, inv: Invocation, incident: Incident, _reply: Reply) -> None:
     services.lifecycle.change_severity(incident, inv.user_id, inv.args)
 
 
-def _commander(
-    services: Services, inv: Invocation, incident: Incident | None, _reply: Reply
-) -> None:
-    assert incident is not None
+def _commander(services: Services, inv: Invocation, incident: Incident, _reply: Reply) -> None:
     services.lifecycle.change_commander(incident, inv.user_id, parse_user(inv.args))
 
 
-def _title(services: Services, inv: Invocation, incident: Incident | None, _reply: Reply) -> None:
-    assert incident is not None
+def _title(services: Services, inv: Invocation, incident: Incident, _reply: Reply) -> None:
     services.lifecycle.change_title(incident, inv.user_id, inv.args)
 
 
-def _info(services: Services, _inv: Invocation, incident: Incident | None, reply: Reply) -> None:
-    assert incident is not None
+def _info(services: Services, _inv: Invocation, incident: Incident, reply: Reply) -> None:
     reply(info_text(services, incident))
 
 
 def info_text(services: Services, incident: Incident) -> str:
     """The `/incident info` card, as mrkdwn lines."""
     label = services.incidents.label(incident)
-    page = services.store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)
-    doc = (
-        f"<{page.url}|Postmortem doc>"
-        if page is not None and page.url
-        else ("not created yet (`/incident repair` creates it)")
-    )
-    written = len(services.store.transcript_ts(int(incident.id)))
+    url = services.postmortem.page_url(incident)
+    doc = f"<{url}|Postmortem doc>" if url else "not created yet (`/incident repair` creates it)"
+    written = services.transcript.written_count(incident)
     transcript = f"{written} message(s) written to the doc" if written else "not dumped yet"
     return "\n".join(
         [
@@ -108,25 +94,13 @@ def info_text(services: Services, incident: Incident) -> str:
     )
 
 
-def _list(services: Services, inv: Invocation, _incident: Incident | None, reply: Reply) -> None:
+def _list(services: Services, inv: Invocation, reply: Reply) -> None:
     """Open incidents, newest first; a private one only to the people in its channel."""
-    lines = []
-    for incident in services.incidents.open_incidents():
-        if incident.channel_id is None:
-            continue  # still being set up; it has no channel to link to yet
-        if incident.private and not _is_member(services, incident, inv.user_id):
-            continue
-        lines.append(summary_line(services.incidents.label(incident), incident))
+    lines = [
+        summary_line(services.incidents.label(incident), incident)
+        for incident in services.incidents.listed_for(inv.user_id)
+    ]
     reply("*Open incidents*\n" + "\n".join(lines) if lines else "No open incidents.")
-
-
-def _is_member(services: Services, incident: Incident, user: str) -> bool:
-    """Whether `user` may see a private incident; if Slack can't say, they may not."""
-    try:
-        return user in services.slack.channel_members(str(incident.channel_id))
-    except SlackError as error:  # e.g. the bot was removed from the channel
-        log.warning("can't list members of %s: %s", incident.channel_id, error.code)
-        return False
 
 
 SUBCOMMANDS = (
@@ -134,36 +108,30 @@ SUBCOMMANDS = (
         "status",
         f"status <{'|'.join(STATUSES)}> [reason]",
         "change the status (canceled needs a reason)",
-        _status,
-        needs_incident=True,
+        InIncident(_status),
         prepare=_check_status,
     ),
     Subcommand(
         "severity",
         "severity <P0..P4>",
         "change the severity",
-        _severity,
-        needs_incident=True,
+        InIncident(_severity),
         prepare=_check_severity,
     ),
     Subcommand(
         "commander",
         "commander <@user>",
         "hand over command (invites them)",
-        _commander,
-        needs_incident=True,
+        InIncident(_commander),
         prepare=_check_commander,
     ),
     Subcommand(
         "title",
         "title <text>",
         "rename the incident",
-        _title,
-        needs_incident=True,
+        InIncident(_title),
         prepare=_check_title,
     ),
-    Subcommand(
-        "info", "info", "this incident's status, people and doc", _info, needs_incident=True
-    ),
-    Subcommand("list", "list", "open incidents (run it anywhere)", _list),
+    Subcommand("info", "info", "this incident's status, people and doc", InIncident(_info)),
+    Subcommand("list", "list", "open incidents (run it anywhere)", Anywhere(_list)),
 )

@@ -1,8 +1,10 @@
 """The shape of an `/incident` subcommand, shared by the modules that define them.
 
 Each subcommand module (`declare`, `repair`, …) exports a `SUBCOMMANDS` tuple; the
-dispatcher in `commands` puts them in one table. A subcommand says whether it needs an
-incident, and its handler then receives the `Incident`, never a channel id to look up.
+dispatcher in `commands` puts them in one table. What a subcommand does is either
+`InIncident` (it runs in an incident's channel, and its handler receives that
+`Incident`, resolved once by the dispatcher) or `Anywhere`. The type says which, so no
+handler ever gets `None` where it needs an incident.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from storage import Incident
 
 @dataclass(frozen=True)
 class Invocation:
-    """One `/incident …` as typed values."""
+    """One `/incident …` (or the dumpslack shortcut) as typed values."""
 
     user_id: str
     channel_id: str
@@ -40,7 +42,27 @@ class Invocation:
         )
 
 
-Handler = Callable[[Services, Invocation, Incident | None, Reply], None]
+@dataclass(frozen=True)
+class InIncident:
+    """Work on the incident whose channel the command was typed in."""
+
+    #: Runs after the ack, on the commands pool.
+    run: Callable[[Services, Invocation, Incident, Reply], None]
+    #: Stores the request before the ack, idempotently (see `Anywhere.record`).
+    record: Callable[[Services, Invocation, Incident], None] | None = None
+
+
+@dataclass(frozen=True)
+class Anywhere:
+    """Work that needs no incident channel (`declare`, `list`)."""
+
+    #: Runs after the ack, on the commands pool.
+    run: Callable[[Services, Invocation, Reply], None]
+    #: Stores the request before the ack, idempotently (the handler runs it again and
+    #: finds it). Once acked, Slack never redelivers an envelope, so work recorded only
+    #: after the ack is lost when the process dies in between; the reconciler can only
+    #: finish what the store knows about.
+    record: Callable[[Services, Invocation], None] | None = None
 
 
 def no_check(_inv: Invocation) -> str | None:
@@ -52,15 +74,10 @@ class Subcommand:
     name: str
     usage: str
     summary: str
-    handler: Handler | None
-    needs_incident: bool = False
+    #: None only for `help`, which the dispatcher answers itself.
+    action: InIncident | Anywhere | None
     #: Checks the text before the ack, without I/O; returns the ack text or raises
     #: UsageError, whose message then is the ack.
     prepare: Callable[[Invocation], str | None] = no_check
     #: A modal to open instead, when `prepare` found nothing to run (`declare` alone).
     form: Callable[[Invocation], dict[str, Any]] | None = None
-    #: Stores the request before the ack, idempotently (the handler runs it again and
-    #: finds it). Once acked, Slack never redelivers an envelope, so work recorded only
-    #: after the ack is lost when the process dies in between; the reconciler can only
-    #: finish what the store knows about.
-    record: Callable[[Services, Invocation], None] | None = None

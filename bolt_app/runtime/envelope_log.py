@@ -97,7 +97,7 @@ def _incident(services: Services, payload: dict[str, Any]) -> str:
     if channel is None:
         return "-"
     try:
-        incident = services.store.incident_by_channel(channel)
+        incident = services.incidents.in_channel(channel)
     except StoreError:
         return "?"
     return services.incidents.label(incident) if incident is not None else "-"

@@ -40,7 +40,7 @@ from bolt_app.incidents.artifacts import wait_until_settled
 from bolt_app.incidents.postmortem import PostmortemService
 from bolt_app.transcript import render
 from bolt_app.transcript.summary import DraftSummary
-from bolt_app.transcript.timeline import EVENT_PREFIX, Timeline
+from bolt_app.transcript.timeline import EVENT_PREFIX, Timeline, record_pin
 from storage import Incident, LockTimeout, Store
 
 log = logging.getLogger(__name__)
@@ -242,6 +242,28 @@ class TranscriptService:
         self.summary = summary
 
     # -- requests and the one dumper -------------------------------------------------------
+
+    def written_count(self, incident: Incident) -> int:
+        """How many messages (and timeline lines) are already in the page."""
+        return len(self.store.transcript_ts(int(incident.id)))
+
+    def record_pin(self, incident: Incident, user: str | None, message: dict[str, Any]) -> None:
+        """Put a pinned message on the timeline, at the message's own time."""
+        channel = str(incident.channel_id)
+        ts = str(message["ts"])
+        thread = message.get("thread_ts")
+        permalink = message.get("permalink") or self.slack.permalink(
+            channel, ts, str(thread) if thread else None
+        )
+        record_pin(
+            self.store,
+            incident,
+            user=user,
+            message=message,
+            permalink=str(permalink),
+            clock=self.clock,
+        )
+        log.info("pinned message %s recorded on incident %s's timeline", ts, incident.id)
 
     def request(self, incident: Incident, requested_by: str | None) -> int:
         """Record that a dump is wanted; call before acking the trigger."""
