@@ -29,6 +29,7 @@ from bolt_app.core.clock import utcnow
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.fake_slack.fake import FakeSlack
 from bolt_app.runtime.config import load_settings
+from bolt_app.runtime.wiring import build_services
 from bolt_app.services import Services
 
 USERS = [f"U{index:04d}" for index in range(20)]
@@ -79,7 +80,7 @@ def build(
         dotenv_path=None,
     )
     client = build_web_client(settings.slack_bot_token, settings.slack_api_base_url)
-    return Services.build(settings, client)
+    return build_services(settings, client)
 
 
 def serve_fakes(messages: int, threads: int, conn: Connection) -> None:

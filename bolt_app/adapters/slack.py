@@ -217,9 +217,6 @@ class SlackGateway:
             **({"blocks": blocks} if blocks else {}),
         )
 
-    def post_ephemeral(self, channel: str, user: str, text: str) -> None:
-        self._call("chat.postEphemeral", channel=channel, user=user, text=text)
-
     def list_bookmarks(self, channel: str) -> list[dict[str, Any]]:
         return list(self._call("bookmarks.list", channel_id=channel).get("bookmarks", []))
 

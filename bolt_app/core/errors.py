@@ -11,9 +11,6 @@ from __future__ import annotations
 class FirebreakError(Exception):
     """A failure we understand and can explain to the user in one sentence."""
 
-    #: Whether the sentence should be shown only to the person who asked.
-    ephemeral = True
-
     @property
     def user_message(self) -> str:
         return str(self)
@@ -38,3 +35,14 @@ class StillWorking(FirebreakError):
 
     def __init__(self, what: str) -> None:
         super().__init__(f"The {what} is still being created; try again in a moment.")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is the one line the operator sees.
+
+    Not a `FirebreakError`: it stops start-up, it is never an answer in Slack.
+    """
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable} {problem}")
+        self.variable = variable

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 MAX_CHANNEL_NAME = 80
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
@@ -40,3 +41,18 @@ def _cut(slug: str, room: int) -> str:
     if slug[room] != "-" and "-" in cut:
         cut = cut[: cut.rindex("-")]
     return cut.strip("-")
+
+
+@dataclass(frozen=True)
+class Numbering:
+    """How incidents are labelled: `INC-42`, channels `inc-42-…`."""
+
+    prefix: str = "INC"
+    start: int = 1
+
+    def label(self, number: int) -> str:
+        return f"{self.prefix}-{number}"
+
+    @property
+    def channel_prefix(self) -> str:
+        return self.prefix.lower()

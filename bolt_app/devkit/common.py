@@ -19,6 +19,7 @@ wire format:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import socket
@@ -324,3 +325,17 @@ def interruptible_sleep(stop: threading.Event, seconds: float) -> bool:
     if seconds <= 0:
         return stop.is_set()
     return stop.wait(seconds)
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+    """Answer a stdlib HTTP request with a JSON body and its length.
+
+    The fakes keep their own copy of this (the health server has one too): a fake that
+    imported product code could share its mistakes instead of catching them.
+    """
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

@@ -18,8 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, TypeVar
 
-from bolt_app.devkit.common import BackgroundHTTPServer, interruptible_sleep
-from bolt_app.runtime.health import send_json
+from bolt_app.devkit.common import BackgroundHTTPServer, interruptible_sleep, send_json
 
 T = TypeVar("T")
 PATH = "/v1/chat/completions"

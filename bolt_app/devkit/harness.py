@@ -14,14 +14,14 @@ from typing import Any
 
 from slack_bolt import App
 
-from bolt_app.adapters.slack import build_web_client
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.fake_slack.fake import FakeSlack
 from bolt_app.runtime.config import Settings, load_settings
 from bolt_app.runtime.reconciler import Reconciler
-from bolt_app.runtime.socket_mode import SocketRunner, build_app
+from bolt_app.runtime.socket_mode import SocketRunner
+from bolt_app.runtime.wiring import start_bot
 from bolt_app.services import Services
-from storage import Incident, open_store
+from storage import Incident
 
 NOTION_TOKEN = "ntn_fake_token"
 
@@ -112,18 +112,9 @@ def running_bot(database_url: str, **env: str) -> Iterator[Bot]:
 
 @contextlib.contextmanager
 def connected(settings: Settings) -> Iterator[tuple[Services, App, SocketRunner]]:
-    client = build_web_client(settings.slack_bot_token, settings.slack_api_base_url)
-    services = Services.build(settings, client, store=open_store(settings.database_url))
+    """The bot as `python -m bolt_app` starts it (`runtime.wiring.start_bot`), in-process."""
+    bot = start_bot(settings)
     try:
-        app = build_app(services, client)
-        runner = SocketRunner(app, settings.slack_app_token)
-        runner.connect()
-        reconciler = Reconciler(services, settings.reconcile_interval_seconds)
-        reconciler.start()
-        try:
-            yield services, app, runner
-        finally:
-            reconciler.stop()
-            runner.close()
+        yield bot.services, bot.app, bot.runner
     finally:
-        services.close(timeout=5.0)
+        bot.stop(grace_seconds=5.0)

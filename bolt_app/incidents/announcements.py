@@ -16,9 +16,9 @@ import logging
 from bolt_app.adapters.slack import SLACK_TIMEOUT_SECONDS, SlackGateway
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import ArtifactKind
+from bolt_app.core.naming import Numbering
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact
-from bolt_app.incidents.service import Numbering
 from storage import Incident, Store
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from bolt_app.adapters.notion import NotionGateway, PostmortemFields
 from bolt_app.adapters.slack import SlackGateway
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import ArtifactKind
-from bolt_app.core.naming import channel_name
+from bolt_app.core.naming import Numbering, channel_name
 from bolt_app.formats.template import render_template
 from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact, holding
-from bolt_app.incidents.service import Numbering, PageSteps, PostmortemFailure, declared_data
+from bolt_app.incidents.service import PageSteps, PostmortemFailure, declared_data
 from storage import Artifact, Incident, Store
 
 log = logging.getLogger(__name__)

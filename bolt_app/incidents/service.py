@@ -27,7 +27,7 @@ from bolt_app.core.domain import (
     parse_severity,
 )
 from bolt_app.core.errors import FirebreakError, UsageError
-from bolt_app.core.naming import channel_name
+from bolt_app.core.naming import Numbering, channel_name
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact
 from storage import Artifact, Incident, Store
@@ -36,21 +36,6 @@ log = logging.getLogger(__name__)
 
 #: How many `-2`, `-3`… suffixes we try after `name_taken` before giving up.
 MAX_NAME_ATTEMPTS = 20
-
-
-@dataclass(frozen=True)
-class Numbering:
-    """How incidents are labelled: `INC-42`, channels `inc-42-…`."""
-
-    prefix: str = "INC"
-    start: int = 1
-
-    def label(self, number: int) -> str:
-        return f"{self.prefix}-{number}"
-
-    @property
-    def channel_prefix(self) -> str:
-        return self.prefix.lower()
 
 
 def declared_data(store: Store, incident: Incident) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from typing import TypeVar
 
 from dotenv import dotenv_values
 
+from bolt_app.adapters.llm import LlmConfig
+from bolt_app.core.errors import ConfigError
 from storage import redact_url
 
 T = TypeVar("T")
@@ -28,14 +30,6 @@ DEFAULT_DATABASE_URL = "sqlite:///firebreak.db"
 _PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,9}$")
 _CHANNEL_ID_RE = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed; the message is the one line the operator sees."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable} {problem}")
-        self.variable = variable
 
 
 @dataclass(frozen=True)
@@ -70,15 +64,6 @@ class Settings:
             f"notion_api_base_url={self.notion_api_base_url!r}, "
             f"incident_prefix={self.incident_prefix!r})"
         )
-
-    @property
-    def channel_prefix(self) -> str:
-        """`INC` labels incidents `INC-42`; channels are `inc-42-…`."""
-        return self.incident_prefix.lower()
-
-    def label(self, number: int) -> str:
-        """The human label of an incident number, e.g. `INC-42`."""
-        return f"{self.incident_prefix}-{number}"
 
 
 def load_settings(
@@ -277,4 +262,27 @@ def _parse(env: _Reader) -> Settings:
         llm_base_url=env.parsed("LLM_BASE_URL", None, _http_url, "an http(s) URL"),
         llm_api_key=env.optional("LLM_API_KEY"),
         llm_model=env.optional("LLM_MODEL"),
+    )
+
+
+def llm_config(settings: Settings) -> LlmConfig | None:
+    """The LLM settings, or None when none is set; all three or none (ConfigError)."""
+    values = {
+        "LLM_BASE_URL": settings.llm_base_url,
+        "LLM_API_KEY": settings.llm_api_key,
+        "LLM_MODEL": settings.llm_model,
+    }
+    if not any(values.values()):
+        return None
+    for name, value in values.items():
+        if not value:
+            raise ConfigError(
+                name,
+                "is missing: the AI draft summary needs LLM_BASE_URL, "
+                "LLM_API_KEY and LLM_MODEL together (or none of them)",
+            )
+    return LlmConfig(
+        base_url=str(settings.llm_base_url),
+        model=str(settings.llm_model),
+        api_key=str(settings.llm_api_key),
     )

@@ -12,39 +12,29 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
 from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bolt_app.listeners.commands import SUBCOMMANDS
+from bolt_app.runtime.slack_internals import Listener, replace_request_listener, run_and_ack
 from bolt_app.services import Services
 from storage import StoreError
 
 log = logging.getLogger("bolt_app.envelopes")
 
-Listener = Callable[[BaseSocketModeClient, SocketModeRequest], None]
-
 
 def attach(client: BaseSocketModeClient, app: App, services: Services) -> None:
-    """Replace Bolt's request listener on `client` with the logging one."""
-    listeners: list[Any] = client.socket_mode_request_listeners
-    bolt_handlers = [
-        h for h in listeners if getattr(getattr(h, "__self__", None), "app", None) is app
-    ]
-    for handler in bolt_handlers:
-        listeners.remove(handler)
-    listeners.append(logged_handler(app, services))
+    """Replace Bolt's request listener on `client` with the logging one (idempotent)."""
+    replace_request_listener(client, app, logged_handler(app, services))
 
 
 def logged_handler(app: App, services: Services) -> Listener:
     def handle(client: BaseSocketModeClient, req: SocketModeRequest) -> None:
-        started_wall, started = time.time(), time.monotonic()
-        response = run_bolt_app(app, req)
-        send_response(client, req, response, started_wall)
+        started = time.monotonic()
+        response = run_and_ack(app, client, req)
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         outcome = "acked" if response.status == 200 else f"failed ({response.status})"
         _log(

@@ -1,11 +1,11 @@
 """Build the Bolt app and connect it over Socket Mode.
 
-Socket Mode client choice (design.md §10, §12): slack_sdk's built-in client needs about
-60 s to notice an abruptly dropped TCP connection and spins a core meanwhile. The
-`websocket-client` based client reconnects in under a second on a closed connection;
+Socket Mode client choice (see "The process model" in docs/ARCHITECTURE.md): slack_sdk's
+built-in client needs about 60 s to notice an abruptly dropped TCP connection and spins
+a core meanwhile. The `websocket-client` based client reconnects in under a second on a closed connection;
 with a 2 s `ping_timeout` it also notices a silent one within a few seconds and a
 `disconnect` refresh never stalls. slack_sdk does not expose `ping_timeout`, so
-`_SocketModeClient` passes it where the session starts.
+`runtime.slack_internals` passes it where the session starts.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.socket_mode.websocket_client import SocketModeClient
 
 from bolt_app.listeners import register_listeners
+from bolt_app.runtime.slack_internals import PingTimeoutHandler
 from bolt_app.services import Services
 
 log = logging.getLogger(__name__)
@@ -64,47 +64,6 @@ def build_app(services: Services, client: WebClient) -> App:
     return app
 
 
-class _SocketModeClient(SocketModeClient):
-    """slack_sdk's websocket-client Socket Mode client, plus a `ping_timeout`."""
-
-    ping_timeout: float = PING_TIMEOUT
-
-    def _run_current_session(self) -> None:
-        session = self.current_session
-        if session is None:
-            return
-        try:
-            self.logger.info("Starting to receive messages from a new connection")
-            session.run_forever(ping_interval=self.ping_interval, ping_timeout=self.ping_timeout)
-            self.logger.info("Stopped receiving messages from a connection")
-        except Exception as error:  # the monitor thread reconnects a closed session
-            self.logger.warning("Socket Mode session failed: %s", error)
-            session.close()
-
-
-class _Handler(SocketModeHandler):
-    """Bolt's websocket-client handler, built around `_SocketModeClient`.
-
-    The parent constructor would start a stock client's threads only for us to replace
-    it, so this sets the same three attributes itself.
-    """
-
-    def __init__(
-        self, app: App, app_token: str, *, ping_interval: float, ping_timeout: float
-    ) -> None:
-        self.app = app
-        self.app_token = app_token
-        self.client = _SocketModeClient(
-            app_token=app_token,
-            logger=app.logger,
-            web_client=app.client,
-            ping_interval=ping_interval,
-            concurrency=CONCURRENCY,
-        )
-        self.client.ping_timeout = ping_timeout
-        self.client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
-
-
 class SocketRunner:
     """Connects a Bolt app over Socket Mode and closes it quickly on request."""
 
@@ -116,8 +75,12 @@ class SocketRunner:
         ping_interval: float = PING_INTERVAL,
         ping_timeout: float = PING_TIMEOUT,
     ) -> None:
-        self.handler = _Handler(
-            app, app_token, ping_interval=ping_interval, ping_timeout=ping_timeout
+        self.handler = PingTimeoutHandler(
+            app,
+            app_token,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            concurrency=CONCURRENCY,
         )
 
     @property

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
 
+from bolt_app.adapters.llm import ChatModel
 from bolt_app.adapters.notion import NotionError, NotionGateway
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import ArtifactKind
@@ -33,7 +32,6 @@ from bolt_app.core.errors import FirebreakError
 from bolt_app.formats import notion_blocks as nb
 from bolt_app.formats.notion_blocks import Block, RichText
 from bolt_app.incidents.artifacts import Made, ensure_artifact
-from bolt_app.runtime.config import ConfigError, Settings
 from bolt_app.transcript.render import date_line_day
 from storage import Incident, Store
 
@@ -50,120 +48,12 @@ HEAD_SHARE = 0.3
 MAX_THREADS_READ = 25
 #: The model's answer is cut to this many characters before it goes into the page.
 MAX_SUMMARY_CHARS = 4_000
-MAX_OUTPUT_TOKENS = 600
-DEFAULT_TIMEOUT_SECONDS = 30.0
-#: One retry: the draft is optional, and the dump holds its lock while it waits.
-DEFAULT_MAX_RETRIES = 1
-
 SYSTEM_PROMPT = (
     "You draft the summary section of a blameless incident postmortem. From the Slack "
     "transcript of the incident channel, write at most 150 words of plain text (no Markdown): "
     "what happened, who or what was affected, what was done, and the current state. "
     "State only what the transcript supports; say so when something is unclear."
 )
-
-
-class SummaryError(FirebreakError):
-    """The model gave no usable summary. `reason` is short and safe to log."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"The AI summary failed: {reason}.")
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class LlmConfig:
-    base_url: str
-    model: str
-    api_key: str = field(repr=False)
-    timeout_s: float = DEFAULT_TIMEOUT_SECONDS
-    max_retries: int = DEFAULT_MAX_RETRIES
-
-
-def llm_config(settings: Settings) -> LlmConfig | None:
-    """The LLM settings, or None when none is set; all three or none (ConfigError)."""
-    values = {
-        "LLM_BASE_URL": settings.llm_base_url,
-        "LLM_API_KEY": settings.llm_api_key,
-        "LLM_MODEL": settings.llm_model,
-    }
-    if not any(values.values()):
-        return None
-    for name, value in values.items():
-        if not value:
-            raise ConfigError(
-                name,
-                "is missing: the AI draft summary needs LLM_BASE_URL, "
-                "LLM_API_KEY and LLM_MODEL together (or none of them)",
-            )
-    return LlmConfig(
-        base_url=str(settings.llm_base_url),
-        model=str(settings.llm_model),
-        api_key=str(settings.llm_api_key),
-    )
-
-
-class ChatModel(Protocol):
-    """One chat-completions call: a system and a user message in, the answer's text out."""
-
-    @property
-    def model(self) -> str: ...
-
-    def complete(self, system: str, user: str) -> str: ...
-
-
-class OpenAIChat:
-    """`ChatModel` over the `openai` package, pointed at any OpenAI-compatible base URL.
-
-    The package is imported here, not at module level, so a deployment without the `ai`
-    extra never needs it; a configured one without it fails at start-up, not mid-dump.
-    """
-
-    def __init__(self, config: LlmConfig) -> None:
-        try:
-            import openai
-        except ImportError:
-            raise ConfigError(
-                "LLM_BASE_URL",
-                "is set but the optional 'openai' package is not installed: "
-                "pip install 'firebreak[ai]' (or unset LLM_BASE_URL, LLM_API_KEY, LLM_MODEL)",
-            ) from None
-        self._errors: tuple[type[BaseException], ...] = (openai.OpenAIError,)
-        self._config = config
-        self._client = openai.OpenAI(
-            base_url=config.base_url,
-            api_key=config.api_key,
-            timeout=config.timeout_s,
-            max_retries=config.max_retries,
-        )
-
-    @property
-    def model(self) -> str:
-        return self._config.model
-
-    def complete(self, system: str, user: str) -> str:
-        try:
-            response = self._client.chat.completions.create(
-                model=self._config.model,
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-                max_tokens=MAX_OUTPUT_TOKENS,
-                temperature=0.2,
-            )
-        except self._errors as error:
-            raise SummaryError(_describe(error)) from error
-        choices = response.choices or []
-        content = choices[0].message.content if choices else None
-        if not content or not content.strip():
-            raise SummaryError("the model returned no text")
-        return content.strip()
-
-
-def _describe(error: BaseException) -> str:
-    """What went wrong, without the request (which could quote the transcript)."""
-    status = getattr(error, "status_code", None)
-    if status is not None:
-        return f"the endpoint answered HTTP {status}"
-    return f"the endpoint could not be reached ({type(error).__name__})"
 
 
 # --- the prompt -------------------------------------------------------------------------------
@@ -349,20 +239,3 @@ class DraftSummary:
             return None
         self.notion.update_block(str(found["id"]), {"callout": block["callout"]})
         return Made(str(found["id"]))
-
-
-def build_summary(
-    settings: Settings,
-    *,
-    store: Store,
-    notion: NotionGateway,
-    clock: Clock,
-    label: Callable[[Incident], str],
-) -> DraftSummary | None:
-    """The draft summary when the LLM settings ask for it; ConfigError if they are unusable."""
-    config = llm_config(settings)
-    if config is None:
-        return None
-    return DraftSummary(
-        store=store, notion=notion, model=OpenAIChat(config), clock=clock, label=label
-    )
