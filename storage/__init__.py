@@ -1,7 +1,8 @@
 """Firebreak's storage: incidents, artifacts, timeline and transcript, plus locks.
 
 This package wraps peewee so that nothing above it sees a peewee type or exception:
-`storage.store` holds the `Store`, `storage.errors` its exceptions. This module only
+`storage.store` holds the `Store`, `storage.records` the plain dataclasses it returns,
+`storage.errors` its exceptions. This module only
 re-exports what callers use.
 """
 
@@ -9,15 +10,7 @@ from storage.db import DatabaseConfig, parse_url, redact_url
 from storage.errors import NotFound, StoreError, StoreUnavailable
 from storage.locks import LockTimeout
 from storage.migrations import LATEST_VERSION as LATEST_SCHEMA_VERSION
-from storage.models import (
-    Artifact,
-    ArtifactAttempt,
-    DumpRequest,
-    Incident,
-    IncidentEvent,
-    TranscriptEntry,
-    TranscriptWrite,
-)
+from storage.records import Artifact, ArtifactAttempt, Incident, IncidentEvent, TranscriptWrite
 from storage.store import Store, open_store
 
 __all__ = [
@@ -25,7 +18,6 @@ __all__ = [
     "Artifact",
     "ArtifactAttempt",
     "DatabaseConfig",
-    "DumpRequest",
     "Incident",
     "IncidentEvent",
     "LockTimeout",
@@ -33,7 +25,6 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreUnavailable",
-    "TranscriptEntry",
     "TranscriptWrite",
     "open_store",
     "parse_url",

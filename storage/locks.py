@@ -1,6 +1,6 @@
 """``store.lock(name, timeout)``: one holder per name across threads *and* processes.
 
-Two layers (design.md §4):
+Two layers (see "Locks and the connection budget" in docs/ARCHITECTURE.md):
 
 1. An in-process ``threading.Lock`` per name, so only one thread per process competes
    for the cross-process lock.  POSIX record locks belong to the process, not the

@@ -1,4 +1,4 @@
-"""The schema (design.md §3) as peewee models.
+"""The schema ("Data model" in docs/ARCHITECTURE.md) as peewee models.
 
 Models are bound to :data:`database_proxy`, which :func:`storage.open_store` points at
 the real database, so one process talks to one store at a time.  Datetimes are naive
@@ -156,7 +156,9 @@ class TranscriptEntry(BaseModel):
 
 
 class DumpRequest(BaseModel):
-    """A transcript dump someone asked for, recorded before the ack (design.md §12).
+    """A transcript dump someone asked for, recorded before the ack.
+
+    See "Durable before the ack" in docs/ARCHITECTURE.md.
 
     ``done_at`` is set once a dump that started after the request has finished, so a
     request left pending by a process that died is finished by the reconciler.

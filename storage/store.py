@@ -25,11 +25,12 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
-from peewee import Database, IntegrityError, fn
+from peewee import Database, IntegrityError, Model, fn
 
 from storage import migrations
+from storage import models as m
 from storage.db import (
     ADVISORY_NUMBERING,
     LOCK_POOL_SIZE,
@@ -47,16 +48,17 @@ from storage.db import (
 )
 from storage.errors import NotFound
 from storage.locks import AdvisoryLocks, FileLocks, LockManager, ProcessLocks
-from storage.models import (
+from storage.models import database_proxy
+from storage.records import (
     Artifact,
     ArtifactAttempt,
-    DumpRequest,
     Incident,
     IncidentEvent,
-    TranscriptEntry,
+    Record,
     TranscriptWrite,
-    database_proxy,
 )
+
+R = TypeVar("R", bound=Record)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,10 @@ UPDATABLE_FIELDS = frozenset({"status", "severity", "commander", "title"})
 SQLITE_SETUP_LOCK = "firebreak:sqlite-setup"
 #: Rows per INSERT when saving transcript entries (well under SQLite's variable limit).
 TRANSCRIPT_BATCH = 200
+
+
+def _maybe(record: type[R], row: Model | None) -> R | None:
+    return None if row is None else record.of(row)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -184,7 +190,7 @@ class Store:
                     existing = self._by_request_key(request_key)
                     if existing is not None:
                         return existing, False
-                    incident = Incident.create(
+                    row = m.Incident.create(
                         number=self._next_number(number_start),
                         title=title,
                         severity=severity,
@@ -195,7 +201,7 @@ class Store:
                         declared_at=now,
                         updated_at=now,
                     )
-                    return incident, True
+                    return Incident.of(row), True
             except IntegrityError:
                 # Only reachable if a writer bypassed the serialization above.
                 existing = self._by_request_key(request_key)
@@ -207,24 +213,24 @@ class Store:
     def _by_request_key(request_key: str | None) -> Incident | None:
         if request_key is None:
             return None
-        return Incident.get_or_none(Incident.request_key == request_key)
+        return _maybe(Incident, m.Incident.get_or_none(m.Incident.request_key == request_key))
 
     @staticmethod
     def _next_number(number_start: int) -> int:
-        highest: int | None = Incident.select(fn.MAX(Incident.number)).scalar()
+        highest: int | None = m.Incident.select(fn.MAX(m.Incident.number)).scalar()
         return number_start if highest is None else max(highest + 1, number_start)
 
     def get_incident(self, incident_id: int) -> Incident | None:
         with self.session():
-            return Incident.get_or_none(Incident.id == incident_id)
+            return _maybe(Incident, m.Incident.get_or_none(m.Incident.id == incident_id))
 
     def incident_by_channel(self, channel_id: str) -> Incident | None:
         with self.session():
-            return Incident.get_or_none(Incident.channel_id == channel_id)
+            return _maybe(Incident, m.Incident.get_or_none(m.Incident.channel_id == channel_id))
 
     def incident_by_number(self, number: int) -> Incident | None:
         with self.session():
-            return Incident.get_or_none(Incident.number == number)
+            return _maybe(Incident, m.Incident.get_or_none(m.Incident.number == number))
 
     def set_channel(
         self, incident_id: int, channel_id: str, channel_name: str, now: datetime
@@ -246,12 +252,11 @@ class Store:
             raise ValueError(f"update_incident cannot change {', '.join(sorted(unknown))}")
         with self.atomic():
             self._update(incident_id, **fields, updated_at=_utc(now))
-            incident: Incident = Incident.get_by_id(incident_id)
-            return incident
+            return Incident.of(m.Incident.get_by_id(incident_id))
 
     @staticmethod
     def _update(incident_id: int, **values: Any) -> None:
-        changed = Incident.update(**values).where(Incident.id == incident_id).execute()
+        changed = m.Incident.update(**values).where(m.Incident.id == incident_id).execute()
         if not changed:
             raise NotFound(f"incident {incident_id} does not exist")
 
@@ -259,19 +264,20 @@ class Store:
         """Incidents whose status is not one of ``closed_statuses``, newest first."""
         with self.session():
             query = (
-                Incident.select()
-                .where(Incident.status.not_in(list(closed_statuses)))
-                .order_by(Incident.number.desc())
+                m.Incident.select()
+                .where(m.Incident.status.not_in(list(closed_statuses)))
+                .order_by(m.Incident.number.desc())
             )
-            return list(query)
+            return [Incident.of(row) for row in query]
 
     # -- artifacts -----------------------------------------------------------------------
 
     def get_artifact(self, incident_id: int, kind: str) -> Artifact | None:
         with self.session():
-            return Artifact.get_or_none(
-                (Artifact.incident == incident_id) & (Artifact.kind == kind)
+            row = m.Artifact.get_or_none(
+                (m.Artifact.incident == incident_id) & (m.Artifact.kind == kind)
             )
+            return _maybe(Artifact, row)
 
     def save_artifact(
         self,
@@ -287,7 +293,7 @@ class Store:
         Replacing matters for repair: a re-added bookmark gets a new id.
         """
         now = _utc(now)
-        upsert = Artifact.insert(
+        upsert = m.Artifact.insert(
             incident=incident_id,
             kind=kind,
             external_id=external_id,
@@ -296,20 +302,23 @@ class Store:
             created_at=now,
             updated_at=now,
         ).on_conflict(
-            conflict_target=[Artifact.incident, Artifact.kind],
-            preserve=[Artifact.external_id, Artifact.url, Artifact.data, Artifact.updated_at],
+            conflict_target=[m.Artifact.incident, m.Artifact.kind],
+            preserve=[
+                m.Artifact.external_id,
+                m.Artifact.url,
+                m.Artifact.data,
+                m.Artifact.updated_at,
+            ],
         )
         with self.atomic():
             upsert.execute()
-            artifact: Artifact = Artifact.get(
-                (Artifact.incident == incident_id) & (Artifact.kind == kind)
-            )
-            return artifact
+            row = m.Artifact.get((m.Artifact.incident == incident_id) & (m.Artifact.kind == kind))
+            return Artifact.of(row)
 
     def delete_artifact(self, incident_id: int, kind: str) -> None:
         with self.atomic():
-            Artifact.delete().where(
-                (Artifact.incident == incident_id) & (Artifact.kind == kind)
+            m.Artifact.delete().where(
+                (m.Artifact.incident == incident_id) & (m.Artifact.kind == kind)
             ).execute()
 
     def record_attempt(
@@ -317,20 +326,22 @@ class Store:
     ) -> ArtifactAttempt:
         """Note that ``owner`` (e.g. "host:pid") is about to create an artifact."""
         with self.atomic():
-            attempt: ArtifactAttempt = ArtifactAttempt.create(
+            row = m.ArtifactAttempt.create(
                 incident=incident_id, kind=kind, started_at=_utc(now), owner=owner
             )
-            return attempt
+            return ArtifactAttempt.of(row)
 
     def attempts(self, incident_id: int, kind: str) -> list[ArtifactAttempt]:
         """Earlier attempts, oldest first."""
         with self.session():
             query = (
-                ArtifactAttempt.select()
-                .where((ArtifactAttempt.incident == incident_id) & (ArtifactAttempt.kind == kind))
-                .order_by(ArtifactAttempt.started_at, ArtifactAttempt.id)
+                m.ArtifactAttempt.select()
+                .where(
+                    (m.ArtifactAttempt.incident == incident_id) & (m.ArtifactAttempt.kind == kind)
+                )
+                .order_by(m.ArtifactAttempt.started_at, m.ArtifactAttempt.id)
             )
-            return list(query)
+            return [ArtifactAttempt.of(row) for row in query]
 
     # -- timeline ------------------------------------------------------------------------
 
@@ -338,29 +349,29 @@ class Store:
         self, incident_id: int, kind: str, actor: str | None, data: dict[str, Any], at: datetime
     ) -> IncidentEvent:
         with self.atomic():
-            event: IncidentEvent = IncidentEvent.create(
+            row = m.IncidentEvent.create(
                 incident=incident_id, kind=kind, actor=actor, data=data, at=_utc(at)
             )
-            return event
+            return IncidentEvent.of(row)
 
     def events(self, incident_id: int) -> list[IncidentEvent]:
         """The timeline in order (ties broken by insertion order)."""
         with self.session():
             query = (
-                IncidentEvent.select()
-                .where(IncidentEvent.incident == incident_id)
-                .order_by(IncidentEvent.at, IncidentEvent.id)
+                m.IncidentEvent.select()
+                .where(m.IncidentEvent.incident == incident_id)
+                .order_by(m.IncidentEvent.at, m.IncidentEvent.id)
             )
-            return list(query)
+            return [IncidentEvent.of(row) for row in query]
 
     # -- transcript ----------------------------------------------------------------------
 
     def transcript_ts(self, incident_id: int) -> dict[str, str]:
         """message_ts -> notion_block_id for everything already written."""
         with self.session():
-            query = TranscriptEntry.select(
-                TranscriptEntry.message_ts, TranscriptEntry.notion_block_id
-            ).where(TranscriptEntry.incident == incident_id)
+            query = m.TranscriptEntry.select(
+                m.TranscriptEntry.message_ts, m.TranscriptEntry.notion_block_id
+            ).where(m.TranscriptEntry.incident == incident_id)
             return {entry.message_ts: entry.notion_block_id for entry in query}
 
     def save_transcript_entries(
@@ -388,19 +399,19 @@ class Store:
         with self.atomic():
             for start in range(0, len(rows), TRANSCRIPT_BATCH):
                 batch = rows[start : start + TRANSCRIPT_BATCH]
-                TranscriptEntry.insert_many(batch).on_conflict(
+                m.TranscriptEntry.insert_many(batch).on_conflict(
                     action="NOTHING",
-                    conflict_target=[TranscriptEntry.incident, TranscriptEntry.message_ts],
+                    conflict_target=[m.TranscriptEntry.incident, m.TranscriptEntry.message_ts],
                 ).execute()
 
     def transcript_rows(self, incident_id: int) -> list[tuple[str, str, str | None]]:
         """(message_ts, notion_block_id, thread_ts) of everything already written."""
         with self.session():
-            query = TranscriptEntry.select(
-                TranscriptEntry.message_ts,
-                TranscriptEntry.notion_block_id,
-                TranscriptEntry.thread_ts,
-            ).where(TranscriptEntry.incident == incident_id)
+            query = m.TranscriptEntry.select(
+                m.TranscriptEntry.message_ts,
+                m.TranscriptEntry.notion_block_id,
+                m.TranscriptEntry.thread_ts,
+            ).where(m.TranscriptEntry.incident == incident_id)
             return [(e.message_ts, e.notion_block_id, e.thread_ts) for e in query]
 
     def clear_transcript(self, incident_id: int, keep_prefix: str | None = None) -> None:
@@ -408,9 +419,9 @@ class Store:
 
         Entries whose key starts with ``keep_prefix`` (the timeline's ``event:``) stay.
         """
-        query = TranscriptEntry.delete().where(TranscriptEntry.incident == incident_id)
+        query = m.TranscriptEntry.delete().where(m.TranscriptEntry.incident == incident_id)
         if keep_prefix:
-            query = query.where(~TranscriptEntry.message_ts.startswith(keep_prefix))
+            query = query.where(~m.TranscriptEntry.message_ts.startswith(keep_prefix))
         with self.atomic():
             query.execute()
 
@@ -418,14 +429,14 @@ class Store:
 
     def begin_transcript_write(self, incident_id: int, parent_id: str, now: datetime) -> None:
         """Note, before a Notion append under ``parent_id``, that it may land unanswered."""
-        upsert = TranscriptWrite.insert(
+        upsert = m.TranscriptWrite.insert(
             incident=incident_id, parent_id=parent_id, started_at=_utc(now), finished_at=None
         ).on_conflict(
-            conflict_target=[TranscriptWrite.incident],
+            conflict_target=[m.TranscriptWrite.incident],
             preserve=[
-                TranscriptWrite.parent_id,
-                TranscriptWrite.started_at,
-                TranscriptWrite.finished_at,
+                m.TranscriptWrite.parent_id,
+                m.TranscriptWrite.started_at,
+                m.TranscriptWrite.finished_at,
             ],
         )
         with self.atomic():
@@ -434,22 +445,24 @@ class Store:
     def end_transcript_write(self, incident_id: int, now: datetime) -> None:
         """The append was answered and its entries recorded."""
         with self.atomic():
-            TranscriptWrite.update(finished_at=_utc(now)).where(
-                TranscriptWrite.incident == incident_id
+            m.TranscriptWrite.update(finished_at=_utc(now)).where(
+                m.TranscriptWrite.incident == incident_id
             ).execute()
 
     def unfinished_transcript_write(self, incident_id: int) -> TranscriptWrite | None:
         with self.session():
-            return TranscriptWrite.get_or_none(
-                (TranscriptWrite.incident == incident_id) & TranscriptWrite.finished_at.is_null()
+            row = m.TranscriptWrite.get_or_none(
+                (m.TranscriptWrite.incident == incident_id)
+                & m.TranscriptWrite.finished_at.is_null()
             )
+            return _maybe(TranscriptWrite, row)
 
     # -- dump requests -------------------------------------------------------------------
 
     def request_dump(self, incident_id: int, requested_by: str | None, now: datetime) -> int:
         """Record a dump request (before the trigger is acked); returns its id."""
         with self.atomic():
-            request: DumpRequest = DumpRequest.create(
+            request: m.DumpRequest = m.DumpRequest.create(
                 incident=incident_id, requested_by=requested_by, requested_at=_utc(now)
             )
             return int(request.id)
@@ -458,8 +471,8 @@ class Store:
         """The newest pending request's id, or None when every request is done."""
         with self.session():
             latest: int | None = (
-                DumpRequest.select(fn.MAX(DumpRequest.id))
-                .where((DumpRequest.incident == incident_id) & DumpRequest.done_at.is_null())
+                m.DumpRequest.select(fn.MAX(m.DumpRequest.id))
+                .where((m.DumpRequest.incident == incident_id) & m.DumpRequest.done_at.is_null())
                 .scalar()
             )
             return latest
@@ -467,17 +480,17 @@ class Store:
     def finish_dump_requests(self, incident_id: int, up_to: int, now: datetime) -> None:
         """Mark requests up to id ``up_to`` done: a dump that started after them finished."""
         with self.atomic():
-            DumpRequest.update(done_at=_utc(now)).where(
-                (DumpRequest.incident == incident_id)
-                & (DumpRequest.id <= up_to)
-                & DumpRequest.done_at.is_null()
+            m.DumpRequest.update(done_at=_utc(now)).where(
+                (m.DumpRequest.incident == incident_id)
+                & (m.DumpRequest.id <= up_to)
+                & m.DumpRequest.done_at.is_null()
             ).execute()
 
     def incidents_with_pending_dumps(self) -> list[int]:
         with self.session():
             query = (
-                DumpRequest.select(DumpRequest.incident)
-                .where(DumpRequest.done_at.is_null())
+                m.DumpRequest.select(m.DumpRequest.incident)
+                .where(m.DumpRequest.done_at.is_null())
                 .distinct()
             )
             return sorted(int(row.incident_id) for row in query)

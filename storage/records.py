@@ -1,0 +1,87 @@
+"""What the store returns: plain dataclasses, one per table, never peewee models.
+
+Above `storage/` nothing sees a peewee type: a record is a snapshot of its row when it
+was read, so changing one changes nothing in the database (the store's methods do), and
+reading one never runs a query. Field names are the columns'; a foreign key is its id
+(`artifact.incident_id`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Self
+
+from peewee import Model
+
+
+class Record:
+    @classmethod
+    def of(cls, row: Model) -> Self:
+        """The record of a model instance (every field read from the row as loaded)."""
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})  # type: ignore[arg-type]
+
+
+@dataclass
+class Incident(Record):
+    id: int
+    number: int
+    title: str
+    status: str
+    severity: str
+    commander: str
+    reporter: str
+    channel_id: str | None
+    channel_name: str | None
+    private: bool
+    request_key: str | None
+    declared_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Artifact(Record):
+    """Something we made for an incident; a row exists only once the thing exists."""
+
+    id: int
+    incident_id: int
+    kind: str
+    external_id: str
+    url: str | None
+    data: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ArtifactAttempt(Record):
+    """An attempt to create an artifact, recorded before the external call is made."""
+
+    id: int
+    incident_id: int
+    kind: str
+    started_at: datetime
+    owner: str
+
+
+@dataclass(frozen=True)
+class IncidentEvent(Record):
+    """One timeline entry."""
+
+    id: int
+    incident_id: int
+    kind: str
+    actor: str | None
+    data: dict[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class TranscriptWrite(Record):
+    """The append in flight for an incident's transcript."""
+
+    id: int
+    incident_id: int
+    parent_id: str
+    started_at: datetime
+    finished_at: datetime | None
