@@ -1,4 +1,4 @@
-"""Benchmark a transcript dump: 10,000 messages, 500 threads of 1-20 replies (issue 4).
+"""Benchmark a transcript dump: 10,000 messages, 500 threads of 1-20 replies.
 
     .venv/bin/python bench/dump.py [--messages 10000] [--threads 500]
 

@@ -80,7 +80,7 @@ def build_web_client(token: str, base_url: str) -> WebClient:
 
     `slack_bolt.App` has no base-URL setting, so this client is passed to `App(client=…)`;
     the Socket Mode handler reuses it for `apps.connections.open`, so one override covers
-    both (design.md §10).
+    both ("Time and clocks" in docs/ARCHITECTURE.md).
     """
     return WebClient(
         token=token,
@@ -308,7 +308,8 @@ class SlackGateway:
 
         `https://<workspace>/archives/<channel>/p<ts without the dot>`, plus
         `?thread_ts=…&cid=…` for a reply. A dump links thousands of messages, and the
-        transcript recognises its own blocks by the ts in this link (design.md §12).
+        transcript recognises its own blocks by the ts in this link (see "Crash safety of
+        the transcript" in docs/ARCHITECTURE.md).
         """
         url = f"{self.channel_url(channel)}/p{ts.replace('.', '')}"
         if thread_ts and thread_ts != ts:

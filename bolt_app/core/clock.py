@@ -2,7 +2,7 @@
 
 Services take a `Clock` so tests can pass their own; it is always called at the
 moment of use, never bound as a default value, so freezegun and injected clocks
-both work (design.md §10).
+both work ("Time and clocks" in docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations

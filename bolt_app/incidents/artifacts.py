@@ -1,4 +1,6 @@
-"""The exactly-once protocol for external artefacts (design.md §4), written once.
+"""The exactly-once protocol for external artefacts, written once.
+
+See "The exactly-once protocol" in docs/ARCHITECTURE.md.
 
 Every artefact of an incident (its channel, postmortem page, bookmark, intro message)
 is made through `ensure_artifact`:
@@ -6,7 +8,7 @@ is made through `ensure_artifact`:
 1. fast path: if the `Artifact` row exists, return it, without a lock;
 2. take `store.lock("<kind>:<incident id>")`, held across the external call, and look again;
 3. only if an earlier attempt left no row, ask `find` to adopt what that attempt made
-   (after waiting until its request can no longer land, §12);
+   (after waiting until its request can no longer land: "Settling after a crash");
 4. record this attempt, then `create`, then save the row in one short transaction.
 
 A row exists only once the artefact exists, so there are no placeholders to clean up,
@@ -118,7 +120,7 @@ def _ensure_locked(
 
 
 def wait_until_settled(deadline: datetime, clock: Clock) -> None:
-    """Sleep until an earlier attempt's in-flight request can no longer land (§12).
+    """Sleep until an earlier attempt's in-flight request can no longer land.
 
     This is a wait for the outside world, not a poll: nothing we could check would
     tell us sooner whether a dead process's request is still on the wire.

@@ -1,4 +1,6 @@
-"""The postmortem page and its channel bookmark, each made exactly once (design.md §4).
+"""The postmortem page and its channel bookmark, each made exactly once.
+
+See "The exactly-once protocol" in docs/ARCHITECTURE.md.
 
 The page is created with the template already in it, in the same `pages.create` call,
 whichever trigger gets there first (declaration, reconciler, repair or a dump), so no

@@ -34,7 +34,10 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 @dataclass(frozen=True)
 class Settings:
-    """The validated configuration of one bot process (design.md §6)."""
+    """The validated configuration of one bot process.
+
+    See "Configuration" in docs/ARCHITECTURE.md.
+    """
 
     slack_bot_token: str
     slack_app_token: str

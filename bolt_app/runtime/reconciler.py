@@ -1,4 +1,4 @@
-"""Heal unfinished incidents without a human (design.md §2, "Desired state").
+"""Heal unfinished incidents without a human (see "The process model" in docs/ARCHITECTURE.md).
 
 At start-up and every RECONCILE_INTERVAL_SECONDS, each open incident whose set-up is
 incomplete has its ensure steps run again. Every step takes its own lock, so several

@@ -2,9 +2,9 @@
 
 Socket Mode client choice (see "The process model" in docs/ARCHITECTURE.md): slack_sdk's
 built-in client needs about 60 s to notice an abruptly dropped TCP connection and spins
-a core meanwhile. The `websocket-client` based client reconnects in under a second on a closed connection;
-with a 2 s `ping_timeout` it also notices a silent one within a few seconds and a
-`disconnect` refresh never stalls. slack_sdk does not expose `ping_timeout`, so
+a core meanwhile. The `websocket-client` based client reconnects in under a second on a
+closed connection; with a 2 s `ping_timeout` it also notices a silent one within a few
+seconds and a `disconnect` refresh never stalls. slack_sdk does not expose `ping_timeout`, so
 `runtime.slack_internals` passes it where the session starts.
 """
 

@@ -1,4 +1,6 @@
-"""dumpslack: the channel's discussion, written into the postmortem page (design.md §5).
+"""dumpslack: the channel's discussion, written into the postmortem page.
+
+See "The transcript" in docs/ARCHITECTURE.md.
 
 A dump reads the whole channel (`conversations.history`, then `conversations.replies` for
 threads with replies not yet written), renders what is new, and appends it under the
@@ -424,7 +426,10 @@ class TranscriptService:
     # -- crash recovery ----------------------------------------------------------------------
 
     def _settle_unfinished_write(self, incident_id: int) -> None:
-        """Wait until an unanswered append of a dead dumper can no longer land (§12)."""
+        """Wait until an unanswered append of a dead dumper can no longer land.
+
+        See "Settling after a crash" in docs/ARCHITECTURE.md.
+        """
         write = self.store.unfinished_transcript_write(incident_id)
         if write is None:
             return

@@ -1,4 +1,4 @@
-"""Slack messages -> Notion blocks for the transcript (design.md §5).
+"""Slack messages -> Notion blocks for the transcript ("The transcript" in docs/ARCHITECTURE.md).
 
 Slack's mrkdwn has no maintained Python parser that emits structure (the libraries on
 PyPI convert to HTML or Markdown text), so this module tokenises the handful of
@@ -8,8 +8,9 @@ because a real `<` in Slack text only ever delimits a reference.
 
 Each message is one block, `HH:MM UTC · Name: text`, whose time links to the message's
 permalink: that link carries the ts, which is how a resumed dump recognises blocks
-that an unanswered append wrote (design.md §12). Code blocks, quotes and overflow
-become children of the message's block, ahead of its thread replies.
+that an unanswered append wrote (see "Crash safety of the transcript" in
+docs/ARCHITECTURE.md). Code blocks, quotes and overflow become children of the
+message's block, ahead of its thread replies.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The optional "Draft summary (AI)" callout in the postmortem page (design.md §5).
+"""The optional "Draft summary (AI)" callout in the postmortem page.
 
 With `LLM_BASE_URL`, `LLM_API_KEY` and `LLM_MODEL` all set, a dump that wrote new
 messages asks an OpenAI-compatible chat-completions endpoint for a short summary of the

@@ -1,4 +1,4 @@
-"""The page's "Timeline" section, written from `IncidentEvent` rows (design.md §5).
+"""The page's "Timeline" section, written from `IncidentEvent` rows.
 
 Events are written once each: a written event is recorded as a `TranscriptEntry` keyed
 `event:<id>`, the same bookkeeping as transcript messages, so a dump with no new events
