@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bolt_app.core.domain import ArtifactKind
-from bolt_app.devkit.harness import Bot, running_bot
+from bolt_app.devkit.harness import Bot
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.incidents.postmortem import BOOKMARK_TITLE
 from tests.helpers.factories import form_values
-
-
-@pytest.fixture
-def bot(tmp_path: Path) -> Iterator[Bot]:
-    with running_bot(f"sqlite:///{tmp_path / 'firebreak.db'}") as bot:
-        yield bot
 
 
 def test_declare_creates_channel_invite_topic_intro_and_bookmark(bot: Bot) -> None:

@@ -11,14 +11,13 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.fake_slack.fake import FakeSlack
-from bolt_app.devkit.harness import Bot, bot_environment, running_bot
+from bolt_app.devkit.harness import Bot, bot_environment
 from bolt_app.runtime import envelope_log
 from bolt_app.runtime.config import ConfigError, load_settings
 from bolt_app.runtime.health import HealthServer, database_answers, serve_health
@@ -41,11 +40,8 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def bot(tmp_path: Path) -> Iterator[Bot]:
-    with running_bot(
-        f"sqlite:///{tmp_path / 'firebreak.db'}", RECONCILE_INTERVAL_SECONDS="3600"
-    ) as bot:
-        yield bot
+def bot_env() -> dict[str, str]:
+    return {"RECONCILE_INTERVAL_SECONDS": "3600"}
 
 
 def test_health_port_is_optional_and_checked() -> None:

@@ -11,7 +11,6 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,8 +86,8 @@ def announcing_bot(database_url: str, *, bot_in_announce: bool = True) -> Iterat
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    with announcing_bot(f"sqlite:///{tmp_path / 'firebreak.db'}") as rig:
+def rig(bot_database_url: str) -> Iterator[Rig]:
+    with announcing_bot(bot_database_url) as rig:
         yield rig
 
 
@@ -428,8 +427,10 @@ def test_a_failed_follow_up_is_said_and_the_change_stands(rig: Rig) -> None:
     assert FakeNotion.property_text(notion_page(rig), "Severity") == "P1"
 
 
-def test_a_failed_announcement_never_blocks_declaring_and_is_healed(tmp_path: Path) -> None:
-    with announcing_bot(f"sqlite:///{tmp_path / 'firebreak.db'}", bot_in_announce=False) as rig:
+def test_a_failed_announcement_never_blocks_declaring_and_is_healed(
+    bot_database_url: str,
+) -> None:
+    with announcing_bot(bot_database_url, bot_in_announce=False) as rig:
         incident = rig.declare("Checkout is down")
         channel = str(incident.channel_id)
         assert rig.slack.bookmarks(channel) and rig.announcements() == []

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bolt_app.devkit.fake_notion.fake import FakeNotion
-from bolt_app.devkit.harness import Bot, running_bot
+from bolt_app.devkit.harness import Bot
 from bolt_app.formats.template import TRANSCRIPT_HEADING
 from bolt_app.incidents.postmortem import BOOKMARK_TITLE
+from tests.e2e.conftest import MakeBot
 
 
 @pytest.fixture
-def bot(tmp_path: Path) -> Iterator[Bot]:
+def bot_env() -> dict[str, str]:
     # A long interval: these tests run reconcile passes themselves.
-    with running_bot(
-        f"sqlite:///{tmp_path / 'firebreak.db'}", RECONCILE_INTERVAL_SECONDS="3600"
-    ) as bot:
-        yield bot
+    return {"RECONCILE_INTERVAL_SECONDS": "3600"}
 
 
 def declare(bot: Bot, title: str = "Checkout is down") -> dict[str, Any]:
@@ -159,10 +155,8 @@ def test_a_redelivered_declare_makes_one_incident(bot: Bot) -> None:
     assert len([c for c in bot.slack.channels() if c["name"].startswith("inc-")]) == 1
 
 
-def test_the_running_reconciler_heals_without_a_human(tmp_path: Path) -> None:
-    with running_bot(
-        f"sqlite:///{tmp_path / 'firebreak.db'}", RECONCILE_INTERVAL_SECONDS="0.5"
-    ) as bot:
+def test_the_running_reconciler_heals_without_a_human(make_bot: MakeBot) -> None:
+    with make_bot(RECONCILE_INTERVAL_SECONDS="0.5") as bot:
         bot.notion.inject("pages.create", status=503, times=None)
         channel = declare(bot)
         assert bot.slack.bookmarks(channel["id"]) == []

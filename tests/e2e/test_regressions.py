@@ -1,30 +1,25 @@
 """Regression tests for four failure modes known from other incident bots.
 
-Sentry's Firetower shipped its postmortem-page protocol with these open bugs (design.md
-§4): the bookmark was never retried; the race loser left an orphan page; some failures
-returned silently; and pages created early lacked the template. Each test drives the
+Sentry's Firetower shipped its postmortem-page protocol with these open bugs: the
+bookmark was never retried; the race loser left an orphan page; some failures returned
+silently; and pages created early lacked the template. Each test drives the
 whole bot and fails if the bug comes back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from bolt_app.devkit.fake_notion.fake import FakeNotion
-from bolt_app.devkit.harness import Bot, running_bot
+from bolt_app.devkit.harness import Bot
 from bolt_app.formats.template import TRANSCRIPT_HEADING
 
 
 @pytest.fixture
-def bot(tmp_path: Path) -> Iterator[Bot]:
-    with running_bot(
-        f"sqlite:///{tmp_path / 'firebreak.db'}", RECONCILE_INTERVAL_SECONDS="3600"
-    ) as bot:
-        yield bot
+def bot_env() -> dict[str, str]:
+    return {"RECONCILE_INTERVAL_SECONDS": "3600"}
 
 
 def channel_of(bot: Bot, number: int = 1) -> str:

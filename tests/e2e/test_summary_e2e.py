@@ -4,18 +4,19 @@ fake OpenAI-compatible endpoint reached by the real `openai` client (issues 4 an
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bolt_app.adapters.llm import LlmConfig, OpenAIChat
 from bolt_app.core.clock import utcnow
 from bolt_app.core.domain import ArtifactKind
 from bolt_app.devkit.fake_llm import FakeLLM
 from bolt_app.devkit.fake_notion.fake import FakeNotion
-from bolt_app.devkit.harness import Bot, running_bot
-from bolt_app.transcript.summary import LABEL, DraftSummary, LlmConfig, OpenAIChat
+from bolt_app.devkit.harness import Bot
+from bolt_app.transcript.summary import LABEL, DraftSummary
+from tests.e2e.conftest import MakeBot
 
 API_KEY = "sk-fake-llm-key"
 REPLY = "Checkout failed for 20 minutes; a rollback fixed it."
@@ -27,22 +28,15 @@ def llm() -> Iterator[FakeLLM]:
         yield fake
 
 
-def start(tmp_path: Path, llm: FakeLLM, **env: str) -> AbstractContextManager[Bot]:
-    return running_bot(
-        f"sqlite:///{tmp_path / 'firebreak.db'}",
-        RECONCILE_INTERVAL_SECONDS="3600",
-        NOTION_TIMEOUT_SECONDS="2",
-        LLM_BASE_URL=llm.base_url,
-        LLM_API_KEY=API_KEY,
-        LLM_MODEL="fake-model",
-        **env,
-    )
-
-
 @pytest.fixture
-def bot(tmp_path: Path, llm: FakeLLM) -> Iterator[Bot]:
-    with start(tmp_path, llm) as bot:
-        yield bot
+def bot_env(llm: FakeLLM) -> dict[str, str]:
+    return {
+        "RECONCILE_INTERVAL_SECONDS": "3600",
+        "NOTION_TIMEOUT_SECONDS": "2",
+        "LLM_BASE_URL": llm.base_url,
+        "LLM_API_KEY": API_KEY,
+        "LLM_MODEL": "fake-model",
+    }
 
 
 def declare(bot: Bot, title: str = "Checkout is down") -> str:
@@ -198,11 +192,11 @@ def test_a_deleted_callout_comes_back_once(bot: Bot, llm: FakeLLM) -> None:
 
 
 def test_without_a_summary_heading_the_callout_goes_to_the_top(
-    tmp_path: Path, llm: FakeLLM
+    tmp_path: Path, make_bot: MakeBot
 ) -> None:
     template = tmp_path / "template.md"
     template.write_text("## Impact\n\nWho was affected.\n\n## Slack transcript\n")
-    with start(tmp_path, llm, POSTMORTEM_TEMPLATE=str(template)) as bot:
+    with make_bot(POSTMORTEM_TEMPLATE=str(template)) as bot:
         channel = declare(bot)
         talk(bot, channel, "checkout returns 500s")
         dump(bot, channel)

@@ -1,17 +1,15 @@
-"""dumpslack through the whole bot: the real App over the websocket, both fakes (issue 4)."""
+"""dumpslack through the whole bot: the real App over the websocket, both fakes."""
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bolt_app.devkit.fake_notion.fake import FakeNotion
-from bolt_app.devkit.harness import Bot, running_bot
+from bolt_app.devkit.harness import Bot
 from bolt_app.formats.template import TRANSCRIPT_HEADING
 from bolt_app.transcript.render import linked_ts
 
@@ -19,13 +17,8 @@ BASE_TS = 1_790_000_000.0  # 2026-09-21 15:33 UTC; messages are a minute apart
 
 
 @pytest.fixture
-def bot(tmp_path: Path) -> Iterator[Bot]:
-    with running_bot(
-        f"sqlite:///{tmp_path / 'firebreak.db'}",
-        RECONCILE_INTERVAL_SECONDS="3600",
-        NOTION_TIMEOUT_SECONDS="2",
-    ) as bot:
-        yield bot
+def bot_env() -> dict[str, str]:
+    return {"RECONCILE_INTERVAL_SECONDS": "3600", "NOTION_TIMEOUT_SECONDS": "2"}
 
 
 def declare(bot: Bot) -> str:

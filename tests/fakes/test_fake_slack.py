@@ -86,7 +86,8 @@ class QuickSocketModeClient(SocketModeClient):
     The SDK passes none to ``run_forever``, whose select loop then waits up to
     10 s after the client closes a session from another thread, which it does
     on a refresh and, under load, right at start-up (its monitor replaces the
-    first session): see design §12. A short timeout bounds that stall.
+    first session): see "The process model" in docs/ARCHITECTURE.md. A short timeout
+    bounds that stall.
     """
 
     PING_TIMEOUT = 0.5

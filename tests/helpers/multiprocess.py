@@ -2,7 +2,7 @@
 
 `Fleet` starts real bot processes (fresh interpreters, as an operator would run them) and
 `Seeded` / `transcript_of` say what each incident's Notion transcript should hold and what
-it does hold, for tests/test_multiprocess.py.
+it does hold, for tests/processes/test_multiprocess.py.
 
 Each bot's output goes to a file, never to a pipe nobody reads: a bot that logs a line per
 envelope would otherwise block on a full pipe and look like a hang.

@@ -16,7 +16,7 @@ import threading
 from bolt_app.adapters.slack import build_web_client
 from bolt_app.core.clock import utcnow
 from bolt_app.runtime.config import load_settings
-from bolt_app.services import Services
+from bolt_app.runtime.wiring import build_services
 from bolt_app.transcript.dump import ChannelProgress, DumpBusy
 from storage import open_store
 
@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
         dotenv_path=None,
     )
     client = build_web_client(settings.slack_bot_token, settings.slack_api_base_url)
-    services = Services.build(settings, client, store=open_store(db_url, migrate=False))
+    services = build_services(settings, client, store=open_store(db_url, migrate=False))
     incident = services.store.incident_by_number(int(number))
     assert incident is not None
     print("ready", flush=True)

@@ -1,4 +1,4 @@
-"""Three `python -m bolt_app` processes on one store: nothing lost, nothing doubled (issue 6).
+"""Three `python -m bolt_app` processes on one store: nothing lost, nothing doubled.
 
 Three real bot processes connect to one FakeSlack (which spreads envelopes round-robin
 over the connections, like Slack), one FakeNotion and one database. Thirty declares and
@@ -9,7 +9,7 @@ what it never acked, the survivors' reconcilers (every second here) finish the s
 and the recorded dump requests it left, and the same checks hold.
 
 Runs on PostgreSQL (with FIREBREAK_TEST_POSTGRES=1) and on SQLite (three processes on
-one file, which design.md supports on one host).
+one file, which is supported on one host).
 
 The last test pins down why nothing acked is lost: a declare is stored before its ack.
 """
@@ -29,7 +29,7 @@ from bolt_app.devkit.fake_slack.fake import FakeSlack
 from bolt_app.devkit.harness import bot_environment, running_bot
 from bolt_app.incidents.postmortem import BOOKMARK_TITLE
 from bolt_app.runtime.reconciler import SETUP_KINDS
-from bolt_app.services import COMMAND_WORKERS
+from bolt_app.runtime.wiring import COMMAND_WORKERS
 from storage import Incident, Store
 from tests.helpers.factories import form_values
 from tests.helpers.multiprocess import (

@@ -15,8 +15,7 @@ import pytest
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.fake_slack.fake import FakeSlack
 from bolt_app.devkit.harness import bot_environment
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
 
 
 @pytest.fixture

@@ -16,18 +16,9 @@ import pytest
 from playhouse.pool import PooledPostgresqlDatabase
 
 from bolt_app.core.domain import CLOSED_STATUSES, parse_severity, parse_status
-from storage import (
-    Artifact,
-    Incident,
-    IncidentEvent,
-    NotFound,
-    Store,
-    StoreError,
-    TranscriptEntry,
-    migrations,
-    open_store,
-)
+from storage import NotFound, Store, StoreError, migrations, open_store
 from storage.db import QUERY_POOL_SIZE, parse_url
+from storage.models import Artifact, Incident, IncidentEvent, TranscriptEntry
 from tests.helpers.children import Children
 
 T0 = datetime(2024, 5, 1, 9, 30)

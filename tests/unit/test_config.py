@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bolt_app.core.naming import Numbering
 from bolt_app.runtime.config import ConfigError, load_settings
 
 GOOD = {
@@ -34,8 +35,9 @@ def test_defaults() -> None:
     assert settings.slack_api_base_url == "https://slack.com/api/"
     assert settings.notion_api_base_url == "https://api.notion.com"
     assert settings.incident_prefix == "INC"
-    assert settings.label(42) == "INC-42"
-    assert settings.channel_prefix == "inc"
+    numbering = Numbering(settings.incident_prefix, settings.incident_number_start)
+    assert numbering.label(42) == "INC-42"
+    assert numbering.channel_prefix == "inc"
     assert settings.reconcile_interval_seconds == 60
     assert settings.incident_number_start == 1
     assert settings.incident_announce_channel is None
@@ -59,7 +61,12 @@ def test_every_setting_is_read() -> None:
     s = load_settings(env, dotenv_path=None)
     assert s.database_url.startswith("postgresql://")
     assert s.slack_api_base_url == "http://127.0.0.1:9/api/"  # slash added for slack_sdk
-    assert (s.incident_prefix, s.label(7), s.channel_prefix) == ("SEV", "SEV-7", "sev")
+    numbering = Numbering(s.incident_prefix, s.incident_number_start)
+    assert (s.incident_prefix, numbering.label(7), numbering.channel_prefix) == (
+        "SEV",
+        "SEV-7",
+        "sev",
+    )
     assert s.incident_number_start == 100
     assert s.incident_announce_channel == "C0ANNOUNCE"
     assert s.reconcile_interval_seconds == 5

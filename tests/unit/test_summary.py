@@ -9,14 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bolt_app.runtime.config import ConfigError, load_settings
-from bolt_app.transcript.summary import (
-    MAX_TRANSCRIPT_CHARS,
-    LlmConfig,
-    OpenAIChat,
-    llm_config,
-    trim,
-)
+from bolt_app.adapters.llm import LlmConfig, OpenAIChat
+from bolt_app.runtime.config import ConfigError, llm_config, load_settings
+from bolt_app.transcript.summary import MAX_TRANSCRIPT_CHARS, trim
 
 BASE = {
     "SLACK_BOT_TOKEN": "xoxb-1",

@@ -12,7 +12,7 @@ Point the real clients at it::
         ack = slack.wait_for_ack(envelope_id)     # ack.payload, ack.latency_s
 
 With slack_sdk's websocket-client adapter, give ``run_forever`` a
-``ping_timeout`` (see ``QuickSocketModeClient`` in tests/test_fake_slack.py):
+``ping_timeout`` (see ``QuickSocketModeClient`` in tests/fakes/test_fake_slack.py):
 without one, a session swap can stall the client for ~10 s.
 
 The pieces live in sibling modules: ``slack_state`` (workspace model),

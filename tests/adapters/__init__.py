@@ -1,0 +1,1 @@
+"""bolt_app.adapters against the fakes, through the real clients."""

@@ -1,0 +1,1 @@
+"""``python -m bolt_app <command>``: check, manifest, notion-setup."""

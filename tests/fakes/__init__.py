@@ -1,0 +1,1 @@
+"""The fakes themselves (FakeSlack, FakeNotion) against the real clients."""

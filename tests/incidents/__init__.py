@@ -1,0 +1,1 @@
+"""bolt_app.incidents services (announcements, postmortem pages) on both stores, no Socket Mode."""

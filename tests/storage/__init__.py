@@ -1,0 +1,1 @@
+"""The storage package on SQLite and PostgreSQL: queries, migrations, locks."""

@@ -1,0 +1,55 @@
+"""The private slack_sdk / slack_bolt names `runtime.slack_internals` relies on still exist.
+
+A failure here means a Slack library release moved one of them: read the docstring of
+`bolt_app/runtime/slack_internals.py` for why each is used, and adapt that module.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from slack_bolt.adapter.socket_mode import internals
+from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
+from slack_sdk.socket_mode.client import BaseSocketModeClient
+from slack_sdk.socket_mode.websocket_client import SocketModeClient
+
+from bolt_app.runtime import slack_internals
+
+
+def test_the_session_runner_we_override_still_exists_and_takes_no_arguments() -> None:
+    original = SocketModeClient._run_current_session
+    assert list(inspect.signature(original).parameters) == ["self"]
+    assert "current_session" in inspect.getsource(original)
+    assert slack_internals.PingTimeoutClient._run_current_session is not original
+
+
+def test_the_session_is_run_with_run_forever_and_a_ping_interval() -> None:
+    source = inspect.getsource(SocketModeClient._run_current_session)
+    assert "run_forever(" in source and "ping_interval" in source
+
+
+def test_bolts_handler_keeps_the_attributes_we_set_and_its_handle_method() -> None:
+    init = inspect.getsource(SocketModeHandler.__init__)
+    for attribute in ("self.app", "self.app_token", "self.client"):
+        assert attribute in init
+    assert list(inspect.signature(SocketModeHandler.handle).parameters) == [
+        "self",
+        "client",
+        "req",
+    ]
+
+
+def test_bolts_run_and_ack_helpers_keep_their_signatures() -> None:
+    assert list(inspect.signature(internals.run_bolt_app).parameters) == ["app", "req"]
+    assert list(inspect.signature(internals.send_response).parameters)[:4] == [
+        "client",
+        "req",
+        "bolt_resp",
+        "start_time",
+    ]
+
+
+def test_the_request_listener_list_is_still_where_handlers_register() -> None:
+    assert "socket_mode_request_listeners" in inspect.getsource(BaseSocketModeClient)
+    handle_source = inspect.getsource(SocketModeHandler.__init__)
+    assert "socket_mode_request_listeners" in handle_source
