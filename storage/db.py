@@ -136,6 +136,8 @@ def _sqlite(config: DatabaseConfig) -> SqliteDatabase:
             ("busy_timeout", int(SQLITE_BUSY_TIMEOUT * 1000)),
             ("synchronous", "normal"),
             ("foreign_keys", 1),
+            # A deleted message (a secret pasted by mistake) must not linger in free pages.
+            ("secure_delete", 1),
         ],
         **params,
     )

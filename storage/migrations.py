@@ -29,7 +29,15 @@ from typing import NamedTuple
 from peewee import SQL, Database, DateTimeField, IntegerField, TextField, fn
 
 from storage.db import ADVISORY_MIGRATIONS, serialized_transaction
-from storage.models import MODELS, BaseModel, DumpRequest, TranscriptWrite, database_proxy
+from storage.models import (
+    MODELS,
+    BaseModel,
+    DumpRequest,
+    SlackEvent,
+    SlackMessage,
+    TranscriptWrite,
+    database_proxy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +72,15 @@ def _v2_dump_requests(db: Database) -> None:
     db.create_tables([DumpRequest, TranscriptWrite], safe=True)
 
 
+def _v3_captured_messages(db: Database) -> None:
+    """Messages captured from events, and the event ids already applied."""
+    db.create_tables([SlackMessage, SlackEvent], safe=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create tables", _v1_create_tables),
     Migration(2, "dump requests and transcript writes", _v2_dump_requests),
+    Migration(3, "captured messages and applied events", _v3_captured_messages),
 )
 
 #: The schema version this code expects once start-up has migrated.

@@ -191,6 +191,47 @@ class TranscriptWrite(BaseModel):
     finished_at = DateTimeField(null=True)
 
 
+class SlackMessage(BaseModel):
+    """A message of an incident channel as captured from its events: the transcript's truth.
+
+    One row per ``(channel_id, ts)``, whatever order its events arrive in. ``event_ts``
+    is the newest event applied, so an older edit never overwrites a newer one. A
+    deleted message keeps only its tombstone: ``deleted`` set, ``text`` and ``extra``
+    gone (on SQLite, ``secure_delete`` overwrites the freed bytes too).
+    """
+
+    id = AutoField()
+    incident = ForeignKeyField(Incident, backref="messages", on_delete="CASCADE")
+    incident_id: int  # the column behind ``incident``, read without a query
+    channel_id = CharField(max_length=64)
+    ts = CharField(max_length=32)
+    thread_ts = CharField(max_length=32, null=True)
+    user = CharField(max_length=64, null=True)
+    bot_id = CharField(max_length=64, null=True)
+    subtype = CharField(max_length=64, null=True)
+    text = TextField(null=True)
+    #: What else the transcript may show: attachments, blocks, files, the app's name.
+    extra = JSONTextField(null=True)
+    deleted = BooleanField(default=False)
+    event_ts = CharField(max_length=32)
+    captured_at = DateTimeField()
+    updated_at = DateTimeField()
+
+    class Meta:
+        indexes = (
+            (("channel_id", "ts"), True),
+            (("incident", "ts"), False),
+        )
+
+
+class SlackEvent(BaseModel):
+    """An Events API event already applied, by its ``event_id``: Slack retries unacked
+    events (``retry_attempt`` 1-3), and each must take effect once."""
+
+    event_id = CharField(max_length=64, primary_key=True)
+    received_at = DateTimeField()
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     Incident,
     Artifact,
@@ -199,4 +240,6 @@ MODELS: tuple[type[BaseModel], ...] = (
     TranscriptEntry,
     DumpRequest,
     TranscriptWrite,
+    SlackMessage,
+    SlackEvent,
 )

@@ -85,3 +85,23 @@ class TranscriptWrite(Record):
     parent_id: str
     started_at: datetime
     finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SlackMessage(Record):
+    """A captured message of an incident channel; a deleted one keeps no text."""
+
+    id: int
+    incident_id: int
+    channel_id: str
+    ts: str
+    thread_ts: str | None
+    user: str | None
+    bot_id: str | None
+    subtype: str | None
+    text: str | None
+    extra: dict[str, Any] | None
+    deleted: bool
+    event_ts: str
+    captured_at: datetime
+    updated_at: datetime

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -55,6 +56,7 @@ from storage.records import (
     Incident,
     IncidentEvent,
     Record,
+    SlackMessage,
     TranscriptWrite,
 )
 
@@ -64,6 +66,8 @@ log = logging.getLogger(__name__)
 
 #: Incident columns update_incident() may change.
 UPDATABLE_FIELDS = frozenset({"status", "severity", "commander", "title"})
+#: Message columns capture_message() sets from an event.
+MESSAGE_FIELDS = frozenset({"thread_ts", "user", "bot_id", "subtype", "text", "extra"})
 #: Serializes first-time setup of a SQLite file between processes.
 SQLITE_SETUP_LOCK = "firebreak:sqlite-setup"
 #: Rows per INSERT when saving transcript entries (well under SQLite's variable limit).
@@ -494,6 +498,119 @@ class Store:
                 .distinct()
             )
             return sorted(int(row.incident_id) for row in query)
+
+    # -- captured messages -------------------------------------------------------------
+
+    def capture_message(
+        self,
+        *,
+        event_id: str | None,
+        incident_id: int,
+        channel_id: str,
+        ts: str,
+        fields: dict[str, Any],
+        event_ts: str,
+        now: datetime,
+    ) -> bool:
+        """Apply a new or changed message; False when the event was applied before.
+
+        ``fields`` are the message's ``thread_ts``, ``user``, ``bot_id``, ``subtype``,
+        ``text`` and ``extra``. Events may come twice or out of order: a change older
+        than the one stored is ignored, and a deleted message stays deleted.
+        """
+        unknown = set(fields) - MESSAGE_FIELDS
+        if unknown:
+            raise ValueError(f"capture_message cannot set {', '.join(sorted(unknown))}")
+        now = _utc(now)
+        with self.atomic():
+            if not self._claim_event(event_id, now):
+                return False
+            row = {"incident": incident_id, "channel_id": channel_id, "ts": ts}
+            if self._insert_message({**row, **fields}, event_ts, now):
+                return True
+            current = self._message(channel_id, ts)
+            if not current.deleted and Decimal(event_ts) >= Decimal(current.event_ts):
+                m.SlackMessage.update(event_ts=event_ts, updated_at=now, **fields).where(
+                    m.SlackMessage.id == current.id
+                ).execute()
+            return True
+
+    def capture_deletion(
+        self,
+        *,
+        event_id: str | None,
+        incident_id: int,
+        channel_id: str,
+        ts: str,
+        thread_ts: str | None,
+        event_ts: str,
+        now: datetime,
+    ) -> bool:
+        """Leave only a tombstone of a message; False when the event was applied before.
+
+        A deletion that arrives before its message still leaves the tombstone, so the
+        late message can't bring the text back.
+        """
+        now = _utc(now)
+        gone = {"text": None, "extra": None, "deleted": True}
+        with self.atomic():
+            if not self._claim_event(event_id, now):
+                return False
+            row = {"incident": incident_id, "channel_id": channel_id, "ts": ts}
+            if not self._insert_message({**row, "thread_ts": thread_ts, **gone}, event_ts, now):
+                m.SlackMessage.update(event_ts=event_ts, updated_at=now, **gone).where(
+                    (m.SlackMessage.channel_id == channel_id) & (m.SlackMessage.ts == ts)
+                ).execute()
+            return True
+
+    @staticmethod
+    def _insert_message(values: dict[str, Any], event_ts: str, now: datetime) -> bool:
+        """Insert a message row unless ``(channel_id, ts)`` exists; True if inserted.
+
+        ``ON CONFLICT DO NOTHING``: a concurrent capture of the same message (a duplicate
+        event on another process) waits for the first and then inserts nothing.
+        """
+        inserted: int = (
+            m.SlackMessage.insert(**values, event_ts=event_ts, captured_at=now, updated_at=now)
+            .on_conflict_ignore()
+            .as_rowcount()
+            .execute()
+        )
+        return inserted > 0
+
+    @staticmethod
+    def _message(channel_id: str, ts: str) -> m.SlackMessage:
+        row: m.SlackMessage = m.SlackMessage.get(
+            (m.SlackMessage.channel_id == channel_id) & (m.SlackMessage.ts == ts)
+        )
+        return row
+
+    @staticmethod
+    def _claim_event(event_id: str | None, now: datetime) -> bool:
+        """Record ``event_id`` as applied, in the caller's transaction; False if it was.
+
+        Claimed in the same transaction as its effect, so a crash can't leave one
+        without the other.
+        """
+        if event_id is None:
+            return True
+        inserted: int = (
+            m.SlackEvent.insert(event_id=event_id, received_at=now)
+            .on_conflict_ignore()
+            .as_rowcount()
+            .execute()
+        )
+        return inserted > 0
+
+    def captured_messages(self, incident_id: int) -> list[SlackMessage]:
+        """Every captured message of the incident, tombstones included, oldest first."""
+        with self.session():
+            query = (
+                m.SlackMessage.select()
+                .where(m.SlackMessage.incident == incident_id)
+                .order_by(m.SlackMessage.ts)
+            )
+            return [SlackMessage.of(row) for row in query]
 
 
 def _process_locks(config: DatabaseConfig) -> ProcessLocks:
