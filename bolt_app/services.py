@@ -19,6 +19,7 @@ from bolt_app.incidents.announcements import Announcer
 from bolt_app.incidents.lifecycle import LifecycleService
 from bolt_app.incidents.postmortem import PostmortemService
 from bolt_app.incidents.service import IncidentService
+from bolt_app.transcript.capture import CaptureService
 from bolt_app.transcript.dump import TranscriptService
 from storage import Store
 
@@ -36,6 +37,8 @@ class Services:
     commands: Jobs
     parallel: Jobs
     transcript: TranscriptService
+    #: Message events of incident channels, into the store.
+    capture: CaptureService
     #: Transcript dumps: long, so on their own small pool, never starving commands.
     dumps: Jobs
 

@@ -47,7 +47,7 @@ from storage.db import (
     transaction,
     translated_errors,
 )
-from storage.errors import NotFound
+from storage.errors import NotFound, StoreError
 from storage.locks import AdvisoryLocks, FileLocks, LockManager, ProcessLocks
 from storage.models import database_proxy
 from storage.records import (
@@ -143,7 +143,19 @@ class Store:
             return migrations.current_version(self.db)
 
     def close(self) -> None:
-        """Close pooled connections and lock connections (and a :memory: store's files)."""
+        """Close pooled connections and lock connections (and a :memory: store's files).
+
+        On SQLite the write-ahead log is checkpointed and truncated first: it still holds
+        old page images, a deleted message's text among them, which must not outlive a
+        clean stop. A checkpoint that fails (another process reading) only leaves the
+        log for SQLite's own next checkpoint.
+        """
+        if self.backend == "sqlite":
+            try:
+                with self.session():
+                    self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            except StoreError as error:
+                log.warning("could not checkpoint the SQLite log at close: %s", error)
         self._locks.close()
         close_all = getattr(self.db, "close_all", None)
         if close_all is not None:

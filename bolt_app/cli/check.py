@@ -25,6 +25,7 @@ from bolt_app.adapters.notion import (
     PostmortemSchema,
 )
 from bolt_app.adapters.slack import BOT_SCOPES, SLACK_TIMEOUT_SECONDS
+from bolt_app.cli import manifest
 from bolt_app.runtime.config import ConfigError, Settings, load_settings
 from storage import LATEST_SCHEMA_VERSION, StoreError, open_store, parse_url
 
@@ -122,6 +123,23 @@ def _slack_checks(settings: Settings) -> Iterator[Result]:
         )
     else:
         yield _ok("Slack bot scopes", f"all {len(BOT_SCOPES)} granted")
+    yield _events_check(granted)
+
+
+def _events_check(granted: set[str]) -> Result:
+    """The events the bot needs, and whether the token's scopes let Slack deliver them.
+
+    Slack has no API to read an app's event subscriptions, so this says which to have.
+    """
+    events = manifest.bot_events()
+    blocked = [e for e in events if manifest.EVENT_SCOPES[e] not in granted]
+    if blocked:
+        return _failed(
+            "Slack events",
+            f"Slack can't deliver {', '.join(blocked)} without their scopes",
+            "grant the scopes above and reinstall the app",
+        )
+    return _ok("Slack events", f"subscribe to {', '.join(events)} (the manifest does)")
 
 
 def _socket_mode_check(settings: Settings) -> Iterator[Result]:

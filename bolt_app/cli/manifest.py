@@ -20,7 +20,11 @@ from bolt_app.listeners.dump import CALLBACK_ID as DUMPSLACK_CALLBACK_ID
 APP_NAME = "Firebreak"
 
 #: Bot events the listeners can handle -> the scope Slack requires to deliver them.
-EVENT_SCOPES: dict[str, str] = {"pin_added": "pins:read"}
+EVENT_SCOPES: dict[str, str] = {
+    "pin_added": "pins:read",
+    "message.channels": "channels:history",
+    "message.groups": "groups:history",
+}
 
 
 def bot_events() -> list[str]:

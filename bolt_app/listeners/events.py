@@ -1,4 +1,8 @@
-"""Events: `pin_added` puts the pinned message on the incident's timeline."""
+"""Events: messages of incident channels are captured; `pin_added` goes on the timeline.
+
+A message event is stored before its ack (inline, one short write), so an acked event is
+never lost; if the store fails, the event stays unacked and Slack retries it.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,10 @@ def on_pin_added(services: Services, event: dict[str, Any]) -> None:
 
 
 def register(app: App, services: Services) -> None:
+    @app.event("message")
+    def message(event: dict[str, Any], body: dict[str, Any]) -> None:
+        services.capture.record(event, body.get("event_id"))
+
     @app.event("pin_added")
     def pin_added(event: dict[str, Any]) -> None:
         services.commands.submit(

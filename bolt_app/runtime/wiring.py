@@ -30,6 +30,7 @@ from bolt_app.runtime.health import HealthServer, serve_health
 from bolt_app.runtime.reconciler import Reconciler
 from bolt_app.runtime.socket_mode import SocketRunner, build_app
 from bolt_app.services import Services
+from bolt_app.transcript.capture import CaptureService
 from bolt_app.transcript.dump import TranscriptService
 from bolt_app.transcript.summary import DraftSummary
 from storage import Store, StoreError, open_store
@@ -132,6 +133,12 @@ def build_services(
         commands=Jobs("commands", COMMAND_WORKERS),
         parallel=parallel,
         transcript=transcript,
+        capture=CaptureService(
+            store=store,
+            in_channel=incidents.in_channel,
+            own_ids=lambda: {i for i in (slack.bot_user_id, slack.bot_id) if i},
+            clock=clock,
+        ),
         dumps=dumps,
     )
 

@@ -45,7 +45,8 @@ def marks(output: str) -> list[str]:
 def test_a_ready_deployment_passes_every_check(rig: Rig) -> None:
     status, output = rig.run()
     assert status == 0, output
-    assert marks(output) == [check.OK] * 5, output
+    assert marks(output) == [check.OK] * 6, output
+    assert "✓ Slack events: subscribe to pin_added, message.channels, message.groups" in output
     assert "fix:" not in output
     assert rig.slack.bot_token not in output and rig.slack.app_token not in output
 
@@ -57,6 +58,13 @@ def test_a_missing_scope_fails_with_the_fix(rig: Rig) -> None:
     line = next(line for line in output.splitlines() if line.startswith(check.FAILED))
     assert line.startswith("✗ Slack bot scopes: missing bookmarks:read")
     assert "add the bookmarks:read scope" in output and "reinstall the app" in output
+
+
+def test_events_without_their_scope_fail(rig: Rig) -> None:
+    rig.slack.set_scopes(set(BOT_SCOPES) - {"groups:history"})
+    status, output = rig.run()
+    assert status == 1
+    assert "✗ Slack events: Slack can't deliver message.groups without their scopes" in output
 
 
 def test_a_missing_incident_property_fails_and_optional_ones_warn(rig: Rig) -> None:

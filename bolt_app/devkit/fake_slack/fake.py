@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -68,6 +69,7 @@ class FakeSlack(SocketModeMixin):
         replies_parent_every_page: bool = True,
         clock: Callable[[], float] | None = None,
         redeliver_unacked: bool = True,
+        message_events: bool = False,
         ws_ping_interval: float | None = 2.0,
         ws_ping_timeout: float | None = 2.0,
         host: str = "127.0.0.1",
@@ -112,6 +114,11 @@ class FakeSlack(SocketModeMixin):
             self.workspace, f"http://{self._http.host}:{self._http.port}/response/", bot_id
         )
         self._started = False
+        #: Push `message` events (message.channels / message.groups) for what `post`,
+        #: `edit_message` and `delete_message` do in channels the bot is in, as Slack
+        #: does for an app subscribed to them. Off by default: most tests seed history
+        #: and never want thousands of events.
+        self.message_events = message_events
 
     def _handler_class(self) -> type[SlackRequestHandler]:
         """A handler subclass bound to this fake's backend."""
@@ -343,7 +350,81 @@ class FakeSlack(SocketModeMixin):
                 ts=ts,
                 extra=fields,
             )
-            return message.ts
+            event = {**message.to_api(), "channel": target.id}
+            subscribed = self._subscribed(target)
+        if subscribed:
+            self.message_event(event, target)
+        return message.ts
+
+    def edit_message(self, channel: str, ts: str, text: str) -> None:
+        """Edit a message as its author would; pushes `message_changed` when subscribed."""
+        with self.workspace.lock:
+            target = self._channel(channel)
+            message = self.workspace.message(target, ts)
+            previous = message.to_api()
+            message.text = text
+            message.edit_count += 1
+            message.edited = {"user": message.user or self.bot_user_id, "ts": self._now_ts()}
+            event = {
+                "subtype": "message_changed",
+                "hidden": True,
+                "channel": target.id,
+                "ts": self._now_ts(),
+                "message": message.to_api(),
+                "previous_message": previous,
+            }
+            subscribed = self._subscribed(target)
+        if subscribed:
+            self.message_event(event, target)
+
+    def delete_message(self, channel: str, ts: str) -> None:
+        """Delete a message as Slack does: a thread parent with replies becomes a
+        `tombstone` (announced by `message_changed`); anything else is removed
+        (`message_deleted`)."""
+        with self.workspace.lock:
+            target = self._channel(channel)
+            message = self.workspace.message(target, ts)
+            previous = message.to_api()
+            stamp = self._now_ts()
+            if message.reply_us and not message.is_reply:
+                message.subtype, message.user, message.text = "tombstone", "USLACKBOT", ""
+                message.text = "This message was deleted."
+                message.files = message.blocks = None
+                message.extra = {"hidden": True}
+                event = {
+                    "subtype": "message_changed",
+                    "hidden": True,
+                    "channel": target.id,
+                    "ts": stamp,
+                    "message": message.to_api(),
+                    "previous_message": previous,
+                }
+            else:
+                self.workspace.delete_message(target, message)
+                event = {
+                    "subtype": "message_deleted",
+                    "hidden": True,
+                    "channel": target.id,
+                    "ts": stamp,
+                    "deleted_ts": ts,
+                    "previous_message": previous,
+                }
+            subscribed = self._subscribed(target)
+        if subscribed:
+            self.message_event(event, target)
+
+    def message_event(self, event: JSON, channel: Channel, *, event_id: str | None = None) -> str:
+        """Push one `message` event of `channel` (with `channel_type`); its envelope id."""
+        body = {"type": "message", **event}
+        body.setdefault("channel_type", "group" if channel.is_private else "channel")
+        body.setdefault("event_ts", body.get("ts") or self._now_ts())
+        return self.event(body, event_id=event_id)
+
+    def _subscribed(self, channel: Channel) -> bool:
+        return self.message_events and self.bot_user_id in channel.members
+
+    def _now_ts(self) -> str:
+        return f"{time.time():.6f}"
 
     def _file(self, spec: JSON, user: str | None) -> JSON:
         """Fill a file object like Slack's (the transcript links to ``permalink``)."""

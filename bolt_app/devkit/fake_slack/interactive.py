@@ -315,12 +315,28 @@ class SocketModeMixin:
         )
         return self._socket.push(payloads.envelope("interactive", payload, False, envelope_id))
 
-    def event(self, event: JSON) -> str:
-        """Push an ``events_api`` envelope wrapping ``event`` (``event_ts`` defaulted)."""
+    def event(
+        self,
+        event: JSON,
+        *,
+        event_id: str | None = None,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+    ) -> str:
+        """Push an ``events_api`` envelope wrapping ``event`` (``event_ts`` defaulted).
+
+        Slack retries an event it got no ack for with the same ``event_id`` and
+        ``retry_attempt`` 1-3 (``retry_reason`` such as ``timeout``); pass them to play a
+        retry, or the same event twice.
+        """
         now = time.time()
         body = {"event_ts": f"{now:.6f}", **event}
-        payload = payloads.event_callback(body, self.bot_user_id, payloads.new_event_id(), int(now))
-        return self.push_envelope("events_api", payload, accepts_response_payload=False)
+        payload = payloads.event_callback(
+            body, self.bot_user_id, event_id or payloads.new_event_id(), int(now)
+        )
+        envelope = payloads.envelope("events_api", payload, False, payloads.new_envelope_id())
+        envelope["retry_attempt"], envelope["retry_reason"] = retry_attempt, retry_reason
+        return self._socket.push(envelope)
 
     @property
     def acks(self) -> list[Ack]:

@@ -1,0 +1,129 @@
+"""Capture: every message event of an incident channel goes into the store, once.
+
+Slack retries an unacked event up to three times with the same `event_id`, and events
+may arrive twice or out of order (a reply before its parent, a deletion before the
+message). The store applies each event id once and keeps one row per `(channel, ts)`,
+so this module only turns Slack's event shapes into those calls:
+
+* a new message, a reply (`thread_ts` ≠ `ts`), a `thread_broadcast`, a file share, an
+  app's `bot_message`: the message itself;
+* `message_changed`: its `message`, unless that is a `tombstone` (a thread parent that
+  was deleted while it had replies), which is a deletion;
+* `message_deleted`: its `deleted_ts` becomes a tombstone, text and extras gone.
+
+Messages of any other channel, #general included, are never stored, and neither are
+our own bot's (its state changes belong to the timeline). No message text is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bolt_app.core.clock import Clock
+from storage import Incident, Store
+
+log = logging.getLogger(__name__)
+
+#: Message fields kept beside the text, for rendering what an app or a forward says.
+EXTRA_FIELDS = ("attachments", "blocks", "files", "username", "app_id")
+
+
+class CaptureService:
+    """Stores the message events of incident channels as they arrive."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        in_channel: Callable[[str], Incident | None],
+        own_ids: Callable[[], set[str]],
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.in_channel = in_channel
+        self.own_ids = own_ids
+        self.clock = clock
+
+    def record(self, event: dict[str, Any], event_id: str | None) -> bool:
+        """Store one `message` event; False if it was ignored or applied before."""
+        channel = str(event.get("channel") or "")
+        incident = self.in_channel(channel) if channel else None
+        if incident is None:
+            return False
+        subtype = event.get("subtype")
+        event_ts = str(event.get("event_ts") or event.get("ts") or "0")
+        if subtype == "message_deleted":
+            previous = event.get("previous_message") or {}
+            return self._delete(
+                incident,
+                channel,
+                str(event.get("deleted_ts") or ""),
+                previous.get("thread_ts"),
+                event_id,
+                event_ts,
+            )
+        message = (event.get("message") or {}) if subtype == "message_changed" else event
+        if not message.get("ts") or self._is_ours(message):
+            return False
+        if message.get("subtype") == "tombstone":
+            return self._delete(
+                incident, channel, str(message["ts"]), message.get("thread_ts"), event_id, event_ts
+            )
+        applied = self.store.capture_message(
+            event_id=event_id,
+            incident_id=int(incident.id),
+            channel_id=channel,
+            ts=str(message["ts"]),
+            fields=message_fields(message),
+            event_ts=event_ts,
+            now=self.clock(),
+        )
+        if applied:
+            log.debug(
+                "captured %s of incident %s", message.get("subtype") or "a message", incident.id
+            )
+        return applied
+
+    def _delete(
+        self,
+        incident: Incident,
+        channel: str,
+        ts: str,
+        thread_ts: Any,
+        event_id: str | None,
+        event_ts: str,
+    ) -> bool:
+        if not ts:
+            return False
+        return self.store.capture_deletion(
+            event_id=event_id,
+            incident_id=int(incident.id),
+            channel_id=channel,
+            ts=ts,
+            thread_ts=str(thread_ts) if thread_ts else None,
+            event_ts=event_ts,
+            now=self.clock(),
+        )
+
+    def _is_ours(self, message: dict[str, Any]) -> bool:
+        ours = self.own_ids()
+        return bool({message.get("user"), message.get("bot_id")} & ours)
+
+
+def message_fields(message: dict[str, Any]) -> dict[str, Any]:
+    """The columns of one captured message, from Slack's message object."""
+    extra = {key: message[key] for key in EXTRA_FIELDS if message.get(key)}
+    profile = message.get("bot_profile") or {}
+    if profile.get("name"):
+        extra["bot_name"] = profile["name"]
+    thread = message.get("thread_ts")
+    return {
+        "thread_ts": str(thread) if thread else None,
+        "user": message.get("user"),
+        "bot_id": message.get("bot_id"),
+        "subtype": message.get("subtype"),
+        "text": str(message.get("text") or ""),
+        "extra": extra or None,
+    }
