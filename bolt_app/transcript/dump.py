@@ -47,8 +47,11 @@ from storage import Incident, LockTimeout, Store
 
 log = logging.getLogger(__name__)
 
-#: Subtypes that are people talking (anything else is channel housekeeping).
-KEPT_SUBTYPES = frozenset({None, "file_share", "me_message", "thread_broadcast"})
+#: Subtypes that are people (or other apps) talking; anything else is housekeeping.
+KEPT_SUBTYPES = frozenset({None, "file_share", "me_message", "thread_broadcast", "bot_message"})
+#: Thread parents with no words of their own, kept for their replies: a huddle's thread,
+#: and a parent deleted while it had replies.
+THREAD_PARENT_SUBTYPES = frozenset({"huddle_thread", "tombstone"})
 #: Artifact kind of the transcript heading's block id (to notice it was recreated).
 HEADING_KIND = ArtifactKind.TRANSCRIPT_HEADING
 #: Artifact kind of a big dump's progress message, kept until that dump succeeds.
@@ -213,12 +216,17 @@ def _log_failure(error: BaseException) -> None:
 
 
 def _is_kept(message: dict[str, Any], bot_user: str, bot_id: str | None) -> bool:
-    """Humans' messages, file shares and replies; not joins, topics or our own chatter."""
-    if message.get("subtype") not in KEPT_SUBTYPES:
-        return False
+    """People's and other apps' messages, files and replies, and the parents of huddle
+    threads and of threads whose parent was deleted; not joins, topics or our own
+    messages (our state changes are on the timeline)."""
     if message.get("user") == bot_user or (bot_id and message.get("bot_id") == bot_id):
         return False
-    return bool(message.get("user"))
+    subtype = message.get("subtype")
+    if subtype in THREAD_PARENT_SUBTYPES:
+        return bool(message.get("reply_count"))
+    if subtype not in KEPT_SUBTYPES:
+        return False
+    return bool(message.get("user") or message.get("bot_id"))
 
 
 class TranscriptService:
@@ -509,7 +517,7 @@ class TranscriptService:
             if day not in recorded and day not in days:
                 days.add(day)
                 units.append(_Unit(day, render.date_block(render.ts_datetime(ts).date())))
-            block = self._block(channel, message, [self._block(channel, r) for r in replies])
+            block = self._block(channel, message, [self._reply(channel, r) for r in replies])
             units.append(_Unit(ts, block, [str(r["ts"]) for r in replies]))
             count += 1 + len(replies)
         return _Plan(units, late, count)
@@ -541,18 +549,35 @@ class TranscriptService:
             and _is_kept(reply, bot_user, bot_id)
         ]
 
-    def _block(self, channel: str, message: dict[str, Any], replies: Sequence[Block] = ()) -> Block:
+    def _block(
+        self,
+        channel: str,
+        message: dict[str, Any],
+        replies: Sequence[Block] = (),
+        *,
+        nested: bool = False,
+    ) -> Block:
         ts = str(message["ts"])
         thread = message.get("thread_ts")
-        user = str(message.get("user") or "")
-        author = self.slack.user_name(user) if user else str(message.get("username") or "?")
         return render.message_block(
             message,
-            author=author,
+            author=self._author(message),
             permalink=self.slack.permalink(channel, ts, str(thread) if thread else None),
             user_name=self.slack.user_name,
             replies=replies,
+            nested=nested,
         )
+
+    def _reply(self, channel: str, message: dict[str, Any]) -> Block:
+        return self._block(channel, message, nested=True)
+
+    def _author(self, message: dict[str, Any]) -> str:
+        """A person by their Slack name; an app by the name it posts under."""
+        if message.get("bot_id") or message.get("subtype") == "bot_message":
+            profile = message.get("bot_profile") or {}
+            return str(message.get("username") or profile.get("name") or "an app")
+        user = str(message.get("user") or "")
+        return self.slack.user_name(user) if user else "?"
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -595,7 +620,7 @@ class TranscriptService:
         for parent_ts, replies in late.items():
             parent_block = recorded[parent_ts]
             self.store.begin_transcript_write(incident_id, parent_block, self.clock())
-            self.notion.append_blocks(parent_block, [self._block(channel, r) for r in replies])
+            self.notion.append_blocks(parent_block, [self._reply(channel, r) for r in replies])
             self.store.save_transcript_entries(
                 incident_id,
                 [(str(r["ts"]), parent_block, parent_ts) for r in replies],

@@ -118,8 +118,9 @@ def _reference(ref: str, user_name: UserName, style: _Style) -> RichText:
 
 
 def _linkable(url: str) -> bool:
-    """Notion refuses links it can't parse; Slack sends http(s) and mailto links."""
-    return url.startswith(("http://", "https://", "mailto:"))
+    """Notion links only to http(s) URLs and refuses the whole append for any other, so a
+    `mailto:` (Slack's form of an e-mail address) or `slack://` link stays plain text."""
+    return url.lower().startswith(("http://", "https://"))
 
 
 # --- blocks -----------------------------------------------------------------------------------
@@ -188,6 +189,68 @@ def file_links(files: Sequence[dict[str, Any]]) -> list[RichText]:
     return items
 
 
+def message_text(message: dict[str, Any]) -> str:
+    """What a message says, as mrkdwn: its text, then what an app or a forward attached.
+
+    Alerting tools and workflows often send an empty `text` and put everything in
+    `attachments` (pretext, title, text, fields, fallback) or in `blocks`; a forwarded
+    message is an attachment too. Each goes on its own line after the text.
+    """
+    lines = [str(message.get("text") or "").strip()]
+    for attachment in message.get("attachments") or []:
+        lines += _attachment_lines(attachment)
+    if not any(lines):
+        lines += _blocks_text(message.get("blocks") or [])
+    return "\n".join(line for line in lines if line)
+
+
+def _attachment_lines(attachment: dict[str, Any]) -> list[str]:
+    lines = [str(attachment.get(key) or "").strip() for key in ("pretext", "title", "text")]
+    author = str(attachment.get("author_name") or attachment.get("author_subname") or "")
+    if attachment.get("is_share") and author and lines[2]:
+        lines[2] = f"(forwarded from {author}) {lines[2]}"
+    for item in attachment.get("fields") or []:
+        title, value = str(item.get("title") or ""), str(item.get("value") or "")
+        lines.append(f"{title}: {value}" if title and value else title or value)
+    if not any(lines):
+        lines.append(str(attachment.get("fallback") or "").strip())
+    if not any(lines):
+        lines += _blocks_text(attachment.get("message_blocks") or [])
+    return lines
+
+
+def _blocks_text(blocks: Sequence[Any]) -> list[str]:
+    """The plain text of Block Kit blocks: sections, rich text, context, headers."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("text"), str) and node.get("type") in _TEXT_NODES:
+                found.append(node["text"])
+            for key in ("text", "elements", "fields", "message", "blocks"):
+                walk(node.get(key))
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(list(blocks))
+    return ["".join(found).strip()] if found else []
+
+
+#: Block Kit nodes whose `text` is what a person reads.
+_TEXT_NODES = frozenset({"plain_text", "mrkdwn", "text", "link", "emoji"})
+
+
+def thread_placeholder(message: dict[str, Any]) -> str | None:
+    """What a thread parent without its own words shows: a huddle, or a deleted parent."""
+    subtype = message.get("subtype")
+    if subtype == "huddle_thread":
+        return "Huddle"
+    if subtype == "tombstone":
+        return "(message deleted)"
+    return None
+
+
 def message_block(
     message: dict[str, Any],
     *,
@@ -195,21 +258,57 @@ def message_block(
     permalink: str,
     user_name: UserName,
     replies: Sequence[Block] = (),
+    nested: bool = False,
 ) -> Block:
-    """One paragraph `HH:MM UTC · Name: text`; body blocks, then replies, as its children."""
-    parts = segments(str(message.get("text") or ""))
+    """One paragraph `HH:MM UTC · Name: text`; body blocks, then replies, as its children.
+
+    A reply (`nested`) is itself a child, and Notion takes at most two levels of nesting
+    in one request, so a reply is always one paragraph: its code and quotes become rich
+    text in it, never child blocks.
+    """
+    placeholder = thread_placeholder(message)
+    body = placeholder or message_text(message)
+    parts = segments(body) if not nested else [Segment("paragraph", body)]
     lead: list[RichText] = [
         nb.text(ts_datetime(str(message["ts"])).strftime("%H:%M UTC"), link=permalink),
-        nb.text(f" · {author}: "),
+        nb.text(f" · {author}: " if placeholder is None else " · "),
     ]
-    if parts and parts[0].kind == "paragraph":
+    if nested:
+        lead += _flat(body, user_name)
+    elif parts and parts[0].kind == "paragraph":
         lead += inline(parts.pop(0).text, user_name)
     files = message.get("files") or []
     if files:
         lead += ([nb.text(" · ")] if len(lead) > 2 else []) + file_links(files)
+    if nested:
+        return _one_paragraph(lead)
     header, *overflow = nb.paragraphs_from_rich(lead)
     children = [*overflow, *(b for s in parts for b in _segment_block(s, user_name)), *replies]
     return nb.with_children(header, children)
+
+
+def _flat(body: str, user_name: UserName) -> list[RichText]:
+    """A body as rich text only: code as code-annotated text, quotes marked with `>`."""
+    items: list[RichText] = []
+    for index, segment in enumerate(segments(body)):
+        if index:
+            items.append(nb.text("\n"))
+        if segment.kind == "code":
+            items.append(nb.text(unescape(segment.text), code=True))
+        elif segment.kind == "quote":
+            quoted = "\n".join(f"> {line}" for line in segment.text.split("\n"))
+            items += inline(quoted, user_name)
+        else:
+            items += inline(segment.text, user_name)
+    return items
+
+
+def _one_paragraph(items: list[RichText]) -> Block:
+    """One paragraph, cut with "…" if even Notion's 100 items can't hold it all."""
+    rich = nb.split_rich_text(items)
+    if len(rich) > nb.MAX_RICH_TEXT_ITEMS:
+        rich = [*rich[: nb.MAX_RICH_TEXT_ITEMS - 1], nb.text("…")]
+    return nb.paragraph(rich)
 
 
 def linked_ts(block: Block) -> str | None:

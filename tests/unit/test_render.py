@@ -51,7 +51,7 @@ def styled(items: list[dict[str, Any]]) -> list[tuple[str, set[str], str | None]
         ("<!subteam^S1|@oncall>", [("@oncall", set(), None)]),
         ("<https://x.io/a?b=1&amp;c=2|the docs>", [("the docs", set(), "https://x.io/a?b=1&c=2")]),
         ("<https://x.io>", [("https://x.io", set(), "https://x.io")]),
-        ("<mailto:a@b.io|mail>", [("mail", set(), "mailto:a@b.io")]),
+        ("<mailto:a@b.io|a@b.io>", [("a@b.io", set(), None)]),  # Notion links only http(s)
         ("a &amp; b &lt;tag&gt; &amp;lt;", [("a & b <tag> &lt;", set(), None)]),
         (":fire: :+1::skin-tone-2:", [(":fire: :+1::skin-tone-2:", set(), None)]),
         ("*<https://x.io|bold link>*", [("bold link", {"bold"}, "https://x.io")]),

@@ -75,7 +75,8 @@ CODE_LANGUAGES = frozenset(
     )
 )  # fmt: skip
 DEFAULT_CALLOUT_ICON: JSON = {"type": "emoji", "emoji": "💡"}
-_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+#: Notion links rich text only to web pages: any other scheme (mailto:, slack:) is refused.
+_URL_SCHEME = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _ANNOTATION_FLAGS = ("bold", "italic", "strikethrough", "underline", "code")
 
 
@@ -175,7 +176,7 @@ def _link(raw: Any, path: str) -> JSON | None:
 
 
 def check_url(url: str, path: str) -> str:
-    """A URL within Notion's 2,000-character limit with a scheme, as links require."""
+    """A URL within Notion's 2,000-character limit, http or https, as links require."""
     if js_length(url) > MAX_URL:
         raise too_long(f"{path}.length", MAX_URL, js_length(url))
     if not _URL_SCHEME.match(url):

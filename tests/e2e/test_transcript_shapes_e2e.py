@@ -1,0 +1,136 @@
+"""Real Slack history shapes in a dump: huddles, deleted parents, apps, forwards, links,
+and replies with code or quotes (which must never make a third level of nesting)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bolt_app.devkit.fake_notion.fake import FakeNotion
+from bolt_app.devkit.harness import Bot
+from bolt_app.transcript.render import linked_ts
+from tests.e2e.test_transcript_e2e import declare, dump, transcript
+
+BASE = 1_790_000_000.0
+
+
+@pytest.fixture
+def bot_env() -> dict[str, str]:
+    return {"RECONCILE_INTERVAL_SECONDS": "3600", "NOTION_TIMEOUT_SECONDS": "2"}
+
+
+def stamp(minutes: int) -> str:
+    return f"{BASE + 60 * minutes:.6f}"
+
+
+def lines(blocks: list[dict[str, Any]]) -> list[str]:
+    return [FakeNotion.plain_text(b) for b in blocks if b["type"] == "paragraph"]
+
+
+def message_line(bot: Bot, ts: str) -> dict[str, Any]:
+    return next(b for b in transcript(bot) if linked_ts(b) == ts)
+
+
+def test_huddle_threads_and_threads_under_a_deleted_parent_keep_every_reply(bot: Bot) -> None:
+    channel = declare(bot)
+    huddle = bot.slack.post(channel, "USLACKBOT", "", subtype="huddle_thread", ts=stamp(1))
+    huddle_replies = [
+        bot.slack.post(channel, "U0ALICE", f"huddle note {i}", thread_ts=huddle, ts=stamp(2 + i))
+        for i in range(4)
+    ]
+    parent = bot.slack.post(channel, "U0BOB", "a parent soon deleted", ts=stamp(10))
+    orphan = bot.slack.post(channel, "U0ALICE", "an orphaned reply", thread_ts=parent, ts=stamp(11))
+    bot.slack.delete_message(channel, parent)  # has a reply: Slack leaves a tombstone
+
+    assert "Transcript up to date: 7 new messages" in dump(bot, channel)
+    huddle_block = message_line(bot, huddle)
+    assert FakeNotion.plain_text(huddle_block).endswith(" · Huddle")
+    assert [linked_ts(c) for c in huddle_block["children"]] == huddle_replies
+    tomb_block = message_line(bot, parent)
+    assert FakeNotion.plain_text(tomb_block).endswith(" · (message deleted)")
+    assert "soon deleted" not in FakeNotion.plain_text(tomb_block)
+    assert [linked_ts(c) for c in tomb_block["children"]] == [orphan]
+
+
+def test_apps_alerts_and_forwarded_messages_are_written_with_what_they_attach(bot: Bot) -> None:
+    channel = declare(bot)
+    alert = bot.slack.post(
+        channel,
+        None,
+        "",
+        subtype="bot_message",
+        bot_id="B0PAGER",
+        username="PagerDuty",
+        ts=stamp(1),
+        attachments=[
+            {
+                "pretext": "Triggered",
+                "title": "High error rate on checkout",
+                "fields": [{"title": "Service", "value": "checkout", "short": True}],
+                "fallback": "High error rate",
+            }
+        ],
+    )
+    workflow = bot.slack.post(
+        channel,
+        None,
+        "",
+        subtype="bot_message",
+        bot_id="B0FLOW",
+        ts=stamp(2),
+        bot_profile={"name": "Status workflow"},
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "Status page updated"}}],
+    )
+    forward = bot.slack.post(
+        channel,
+        "U0BOB",
+        "",
+        ts=stamp(3),
+        attachments=[
+            {"is_share": True, "author_name": "Dana", "text": "DB failover started", "ts": "1.0"}
+        ],
+    )
+
+    assert "3 new messages" in dump(bot, channel)
+    assert FakeNotion.plain_text(message_line(bot, alert)).endswith(
+        " · PagerDuty: Triggered\nHigh error rate on checkout\nService: checkout"
+    )
+    assert FakeNotion.plain_text(message_line(bot, workflow)).endswith(
+        " · Status workflow: Status page updated"
+    )
+    assert FakeNotion.plain_text(message_line(bot, forward)).endswith(
+        "(forwarded from Dana) DB failover started"
+    )
+
+
+def test_an_email_address_is_plain_text_and_replies_with_code_and_quotes_stay_two_deep(
+    bot: Bot,
+) -> None:
+    channel = declare(bot)
+    mail = bot.slack.post(
+        channel, "U0ALICE", "mail <mailto:oncall@acme.io|oncall@acme.io> now", ts=stamp(1)
+    )
+    parent = bot.slack.post(channel, "U0BOB", "what does the log say?", ts=stamp(2))
+    reply = bot.slack.post(
+        channel,
+        "U0ALICE",
+        "this:\n```Traceback (most recent call last)```\n> and the docs say\n> retry",
+        thread_ts=parent,
+        ts=stamp(3),
+    )
+
+    assert "3 new messages" in dump(bot, channel)
+    mail_block = message_line(bot, mail)
+    assert FakeNotion.plain_text(mail_block).endswith("mail oncall@acme.io now")
+    assert all(
+        not (item.get("href") or "").startswith("mailto:")
+        for item in mail_block["paragraph"]["rich_text"]
+    )
+    (reply_block,) = message_line(bot, parent)["children"]
+    assert linked_ts(reply_block) == reply
+    assert "children" not in reply_block or not reply_block["children"]
+    text = FakeNotion.plain_text(reply_block)
+    assert "Traceback (most recent call last)" in text and "> and the docs say\n> retry" in text
+    code = [i for i in reply_block["paragraph"]["rich_text"] if i["annotations"]["code"]]
+    assert [i["plain_text"] for i in code] == ["Traceback (most recent call last)"]
