@@ -418,6 +418,30 @@ def children_of(block: Block) -> list[Block]:
     return list(children)
 
 
+def plain_copy(block: Block) -> Block:
+    """The same words as a bare paragraph: no annotations, no links but the first item's.
+
+    What is left to write when Notion refuses a block: a refused message still appears,
+    as text, instead of holding back the rest of its batch. The first item keeps its
+    link, which in a transcript line is the message's own permalink (always https): a
+    resumed dump recognises its blocks by it.
+    """
+    kind = str(block["type"])
+    body = block.get(kind) or {}
+    items = [item.get("text") or {} for item in body.get("rich_text", [])]
+    first = items[0] if items else {}
+    link = (first.get("link") or {}).get("url")
+    rich = [text(str(first.get("content") or " "), link=link)]
+    rest = "".join(str(item.get("content", "")) for item in items[1:])
+    if rest:
+        rich.append(text(rest))
+    rich = split_rich_text(rich)
+    if len(rich) > MAX_RICH_TEXT_ITEMS:
+        rich = [*rich[: MAX_RICH_TEXT_ITEMS - 1], text("…")]
+    children = [plain_copy(child) for child in body.get("children") or []]
+    return paragraph(rich, children or None)
+
+
 def with_children(block: Block, children: Sequence[Block] | None) -> Block:
     """A copy of ``block`` whose inline children are replaced (or removed when empty)."""
     kind = str(block["type"])

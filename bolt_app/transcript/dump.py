@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from bolt_app.adapters.notion import NotionGateway, plan_chunks
+from bolt_app.adapters.notion import NotionError, NotionGateway, plan_chunks
 from bolt_app.adapters.slack import SlackGateway
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import DUMP_STATUSES, ArtifactKind
@@ -72,7 +72,7 @@ class Progress(Protocol):
 
     def start(self, total: int) -> None: ...
     def advance(self, done: int, total: int) -> None: ...
-    def finish(self, written: int, url: str) -> None: ...
+    def finish(self, written: int, url: str, refused: Sequence[str] = ()) -> None: ...
     def fail(self, error: BaseException) -> None: ...
 
 
@@ -83,7 +83,7 @@ class NoProgress:
     def advance(self, done: int, total: int) -> None:
         pass
 
-    def finish(self, written: int, url: str) -> None:
+    def finish(self, written: int, url: str, refused: Sequence[str] = ()) -> None:
         pass
 
     def fail(self, error: BaseException) -> None:
@@ -139,9 +139,9 @@ class ChannelProgress:
         if time.monotonic() - self._last_edit >= PROGRESS_INTERVAL:
             self._edit(progress_text(done, total))
 
-    def finish(self, written: int, url: str) -> None:
+    def finish(self, written: int, url: str, refused: Sequence[str] = ()) -> None:
         if self.ts is not None:
-            self._edit(done_text(written, url))
+            self._edit(done_text(written, url, refused))
             self.store.delete_artifact(self.incident_id, PROGRESS_KIND)
             self.ts = None
 
@@ -160,10 +160,17 @@ def progress_text(done: int, total: int) -> str:
     return f"Writing transcript… {done:,} / {total:,} messages"
 
 
-def done_text(written: int, url: str) -> str:
+def done_text(written: int, url: str, refused: Sequence[str] = ()) -> str:
     noun = "message" if written == 1 else "messages"
     link = f" · <{url}|Postmortem>" if url else ""
-    return f"Transcript up to date: {written:,} new {noun}{link}"
+    text = f"Transcript up to date: {written:,} new {noun}{link}"
+    if refused:
+        count = len(refused)
+        text += (
+            f". Notion refused {count} block{'s' if count > 1 else ''}, written as plain text "
+            f"instead (Notion said: {refused[0]})"
+        )
+    return text
 
 
 def failure_text(error: BaseException) -> str:
@@ -186,6 +193,8 @@ class DumpResult:
     written: int = 0
     events: int = 0
     url: str = ""
+    #: Notion's words for each block it refused (those messages were written as text).
+    refused: tuple[str, ...] = ()
 
 
 @dataclass
@@ -213,6 +222,11 @@ def _log_failure(error: BaseException) -> None:
         "transcript dump failed (it stays requested; the reconciler retries): %s",
         getattr(error, "user_message", repr(error)),
     )
+
+
+def _is_refusal(error: NotionError) -> bool:
+    """Notion read the request and refused it (400): nothing of it was written."""
+    return error.status == 400
 
 
 def _is_kept(message: dict[str, Any], bot_user: str, bot_id: str | None) -> bool:
@@ -317,7 +331,7 @@ class TranscriptService:
             except DumpBusy as busy:
                 say(busy.user_message)
                 return
-            say(done_text(result.written, result.url))
+            say(done_text(result.written, result.url, result.refused))
 
         if self.jobs is None:
             try:
@@ -364,12 +378,17 @@ class TranscriptService:
             except Exception as error:  # said in the progress message, then re-raised
                 progress.fail(error)
                 raise
-            total = DumpResult(total.written + once.written, total.events + once.events, once.url)
+            total = DumpResult(
+                total.written + once.written,
+                total.events + once.events,
+                once.url,
+                total.refused + once.refused,
+            )
             if up_to is not None:
                 self.store.finish_dump_requests(incident_id, up_to, self.clock())
             if self.store.latest_pending_dump(incident_id) is None:
                 break
-        progress.finish(total.written, total.url)
+        progress.finish(total.written, total.url, total.refused)
         return total
 
     # -- one pass ----------------------------------------------------------------------------
@@ -391,8 +410,11 @@ class TranscriptService:
         recorded = self._recorded(int(incident.id))
         plan = self._plan(incident, channel, recorded)
         progress.start(plan.messages)
-        done = self._write_units(incident, heading_id, plan.units, progress, plan.messages)
-        self._write_late(incident, channel, recorded, plan.late, progress, done, plan.messages)
+        refused: list[str] = []
+        done = self._write_units(incident, heading_id, plan.units, progress, plan.messages, refused)
+        self._write_late(
+            incident, channel, recorded, plan.late, progress, done, plan.messages, refused
+        )
         events = self.timeline.sync(
             incident, str(page.external_id), top, set(recorded.keys()), self.slack.user_name
         )
@@ -404,7 +426,7 @@ class TranscriptService:
             plan.messages,
             events,
         )
-        return DumpResult(plan.messages, events, str(page.url or ""))
+        return DumpResult(plan.messages, events, str(page.url or ""), tuple(refused))
 
     # -- the heading -------------------------------------------------------------------------
 
@@ -581,6 +603,26 @@ class TranscriptService:
 
     # -- writing -----------------------------------------------------------------------------
 
+    def _append_plain(
+        self,
+        incident_id: int,
+        parent_id: str,
+        block: Block,
+        key: str,
+        error: NotionError,
+        refused: list[str],
+    ) -> list[str]:
+        """Write a block Notion refused as plain text; its refusal is logged once."""
+        log.warning(
+            "Notion refused the block of %s in incident %s (%s); writing it as plain text",
+            key,
+            incident_id,
+            error.reason,
+        )
+        refused.append(error.reason)
+        self.store.begin_transcript_write(incident_id, parent_id, self.clock())
+        return self.notion.append_blocks(parent_id, [nb.plain_copy(block)])
+
     def _write_units(
         self,
         incident: Incident,
@@ -588,13 +630,19 @@ class TranscriptService:
         units: list[_Unit],
         progress: Progress,
         total: int,
+        refused: list[str],
     ) -> int:
-        """Append top-level blocks in as few requests as Notion's limits allow."""
+        """Append top-level blocks in as few requests as Notion's limits allow.
+
+        A batch Notion refuses is written again block by block, and a block it refuses
+        on its own goes in as plain text, so one bad message never blocks the rest.
+        """
         done = 0
         for batch in _batches(units):
             incident_id = int(incident.id)
-            self.store.begin_transcript_write(incident_id, heading_id, self.clock())
-            ids = self.notion.append_blocks(heading_id, [u.block for u in batch])
+            ids = self._append_isolating(
+                incident_id, heading_id, [u.block for u in batch], [u.key for u in batch], refused
+            )
             entries: list[tuple[str, str, str | None]] = []
             for unit, block_id in zip(batch, ids, strict=True):
                 entries.append((unit.key, block_id, None))
@@ -605,6 +653,42 @@ class TranscriptService:
             progress.advance(done, total)
         return done
 
+    def _append_isolating(
+        self,
+        incident_id: int,
+        parent_id: str,
+        blocks: list[Block],
+        keys: list[str],
+        refused: list[str],
+    ) -> list[str]:
+        """Append `blocks`, isolating any Notion refuses; the new blocks' ids, in order.
+
+        A refusal (400) is known to have written nothing, so it closes the in-flight
+        marker at once: the next append, or the next dump, has nothing to settle.
+        """
+        self.store.begin_transcript_write(incident_id, parent_id, self.clock())
+        try:
+            return self.notion.append_blocks(parent_id, blocks)
+        except NotionError as error:
+            if not _is_refusal(error):
+                raise
+            self.store.end_transcript_write(incident_id, self.clock())
+            if len(blocks) == 1:
+                return self._append_plain(
+                    incident_id, parent_id, blocks[0], keys[0], error, refused
+                )
+        ids: list[str] = []
+        for block, key in zip(blocks, keys, strict=True):
+            self.store.begin_transcript_write(incident_id, parent_id, self.clock())
+            try:
+                ids += self.notion.append_blocks(parent_id, [block])
+            except NotionError as error:
+                if not _is_refusal(error):
+                    raise
+                self.store.end_transcript_write(incident_id, self.clock())
+                ids += self._append_plain(incident_id, parent_id, block, key, error, refused)
+        return ids
+
     def _write_late(
         self,
         incident: Incident,
@@ -614,13 +698,19 @@ class TranscriptService:
         progress: Progress,
         done: int,
         total: int,
+        refused: list[str],
     ) -> None:
         """New replies to threads already written go under their parent's block."""
         incident_id = int(incident.id)
         for parent_ts, replies in late.items():
             parent_block = recorded[parent_ts]
-            self.store.begin_transcript_write(incident_id, parent_block, self.clock())
-            self.notion.append_blocks(parent_block, [self._reply(channel, r) for r in replies])
+            self._append_isolating(
+                incident_id,
+                parent_block,
+                [self._reply(channel, r) for r in replies],
+                [str(r["ts"]) for r in replies],
+                refused,
+            )
             self.store.save_transcript_entries(
                 incident_id,
                 [(str(r["ts"]), parent_block, parent_ts) for r in replies],

@@ -134,3 +134,28 @@ def test_an_email_address_is_plain_text_and_replies_with_code_and_quotes_stay_tw
     assert "Traceback (most recent call last)" in text and "> and the docs say\n> retry" in text
     code = [i for i in reply_block["paragraph"]["rich_text"] if i["annotations"]["code"]]
     assert [i["plain_text"] for i in code] == ["Traceback (most recent call last)"]
+
+
+def test_a_block_notion_refuses_is_written_as_text_and_the_rest_of_its_batch_goes_in(
+    bot: Bot,
+) -> None:
+    channel = declare(bot)
+    before = bot.slack.post(channel, "U0ALICE", "first, fine", ts=stamp(1))
+    bad = bot.slack.post(
+        channel, "U0BOB", "see <https://poison.example/x|*the dashboard*>", ts=stamp(2)
+    )
+    after = bot.slack.post(channel, "U0ALICE", "third, fine", ts=stamp(3))
+    bot.notion.refuse_blocks_containing("poison.example")
+
+    reply = dump(bot, channel, timeout=20)
+    assert reply.startswith("Transcript up to date: 3 new messages")
+    assert "Notion refused 1 block, written as plain text instead (Notion said:" in reply
+    assert [linked_ts(b) for b in transcript(bot) if linked_ts(b)] == [before, bad, after]
+    texts = lines(transcript(bot))
+    assert texts[1].endswith("· bob: see *the dashboard*") and texts[2].endswith("third, fine")
+    (refused,) = [b for b in transcript(bot) if linked_ts(b) == bad]
+    assert [i.get("href") for i in refused["paragraph"]["rich_text"]][1:] == [None]
+    # The refusal is known to have written nothing: no in-flight write is left to settle.
+    assert bot.services.store.unfinished_transcript_write(int(bot.incident(1).id)) is None
+    bot.notion.refuse_blocks_containing()
+    assert "0 new messages" in dump(bot, channel, timeout=5)

@@ -12,6 +12,7 @@ notion-sdk-js generated types (`databases.ts`, `data-sources.ts`, `blocks.ts`).
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -415,6 +416,10 @@ def blocks_children_append(store: NotionStore, request: ApiRequest) -> JSON:
     body = request.body
     with store.lock:
         specs = parse_children(body.get("children"), "body.children", 0, BlockCount())
+        sent = json.dumps(body.get("children"), ensure_ascii=False)
+        for word in store.refused_words:
+            if word in sent:
+                raise validation_error(f"body.children contains content Notion refuses: {word}")
         target = store.container(path_id(request.params["block_id"], "block_id"))
         if store.archived_in_chain(target.id):
             raise validation_error(ARCHIVED_MESSAGE)

@@ -189,6 +189,11 @@ class FakeNotion:
         """Add fixed latency to every call (or one route's calls); 0 removes it."""
         self._faults.set_latency(seconds, route)
 
+    def refuse_blocks_containing(self, *words: str) -> None:
+        """Refuse (400 validation_error) every append whose blocks contain one of `words`."""
+        with self.store.lock:
+            self.store.refused_words = list(words)
+
     def clear_faults(self) -> None:
         """Drop pending faults and latency."""
         self._faults.clear()

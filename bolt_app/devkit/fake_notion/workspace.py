@@ -103,6 +103,9 @@ class NotionStore:
         self.pages: dict[str, Page] = {}
         self.blocks: dict[str, Block] = {}
         self.children: dict[str, list[str]] = {}
+        #: A fault for tests: an append whose blocks contain one of these strings is
+        #: refused with 400 validation_error, as Notion refuses a block it can't take.
+        self.refused_words: list[str] = []
 
     def now(self) -> str:
         """Notion's timestamp for "now" (minute precision), from the injectable clock."""
