@@ -9,9 +9,13 @@ Facts this module relies on (notion-client 3.1, ``Notion-Version: 2025-09-03``):
   with ``POST /v1/data_sources/{id}/query``; the data source id comes from
   ``GET /v1/databases/{id}`` and is resolved once.
 * The client retries 429 itself (sleeping ``Retry-After``, 2 retries by default) for every
-  method, and 500/503 only for GET and DELETE. We add no retries: a retried
-  ``POST /v1/pages`` or block append can write twice, and whether to try again is the
-  caller's decision (its attempt protocol adopts a page an unanswered create made).
+  method, and 500/503 only for GET and DELETE. We add one retry rule: a 429 or a 529
+  ``service_overload`` did nothing, so it is sent again after ``Retry-After`` for up to
+  ``MAX_PAUSE_SECONDS`` (a rate limit pauses the work, it doesn't fail it), except page
+  creation, whose caller adopts instead. Nothing else is retried: a retried
+  ``POST /v1/pages`` or block append that timed out can write twice, and whether to try
+  again is the caller's decision (its attempt protocol adopts a page an unanswered
+  create made).
 * Per request: at most 100 blocks in any children array, 1,000 blocks in total, two levels of
   nesting below the top-level blocks, and about 500 KB of JSON. :func:`plan_chunks` keeps
   every request inside these limits; rich-text limits are enforced by
@@ -23,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -234,8 +239,25 @@ def _from_response(error: HTTPResponseError, *, missing: str) -> NotionError:
         status=status,
         retryable=status >= 500 or code in _RETRYABLE_CODES,
         detail=str(error),
-        retry_after=_retry_after(error.headers) if status == 429 else None,
+        retry_after=_retry_after(error.headers) if status in RATE_LIMITED else None,
     )
+
+
+#: Notion's answers that mean "not now": nothing was done, try again after Retry-After.
+RATE_LIMITED = (429, 529)
+#: The longest a call waits out Notion's rate limits, in all, before it fails.
+MAX_PAUSE_SECONDS = 120.0
+#: The pause when a 429 or 529 comes without a Retry-After.
+DEFAULT_PAUSE_SECONDS = 1.0
+#: The action name of page creation, which is never sent twice (see `_call`).
+CREATE_ACTION = "create the postmortem page"
+
+
+def _pause_for(error: NotionError) -> float | None:
+    """How long to wait before sending a request Notion turned away; None to fail now."""
+    if error.status not in RATE_LIMITED:
+        return None
+    return error.retry_after if error.retry_after is not None else DEFAULT_PAUSE_SECONDS
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
@@ -473,8 +495,10 @@ class NotionGateway:
         database_id: str,
         timeout_s: float = 15.0,
         logger: logging.Logger | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._log = logger or logging.getLogger(__name__)
+        self._sleep = sleep
         self._timeout_s = timeout_s
         self._database_id = database_id
         self._schema: PostmortemSchema | None = None
@@ -541,7 +565,7 @@ class NotionGateway:
         schema = self.schema()
         inline, rest = split_for_create(blocks)
         response = self._call(
-            "create the postmortem page",
+            CREATE_ACTION,
             self._client.pages.create,
             missing=_DATABASE_MISSING,
             parent={"type": "data_source_id", "data_source_id": schema.data_source_id},
@@ -735,13 +759,34 @@ class NotionGateway:
                 return
 
     def _call(self, action: str, send: Callable[..., Any], *, missing: str, **params: Any) -> Any:
-        """Run one client call; notion-client and httpx errors become our typed errors."""
-        try:
-            return send(**params)
-        except (NotionClientErrorBase, httpx.TransportError) as error:
-            translated = translate_error(error, missing=missing)
-            self._log.debug("Notion: couldn't %s: %s", action, translated.detail or translated)
-            raise translated from error
+        """Run one client call; notion-client and httpx errors become our typed errors.
+
+        A 429 `rate_limited` or 529 `service_overload` means Notion did nothing with the
+        request, so it is sent again after `Retry-After`, for up to `MAX_PAUSE_SECONDS`
+        in all: a rate limit pauses the work, it doesn't fail it. Page creation is the
+        exception: its caller adopts or retries through the reconciler instead, so a
+        declare never waits a minute for Notion.
+        """
+        paused = 0.0
+        while True:
+            try:
+                return send(**params)
+            except (NotionClientErrorBase, httpx.TransportError) as error:
+                translated = translate_error(error, missing=missing)
+                pause = _pause_for(translated)
+                if pause is None or action == CREATE_ACTION or paused + pause > MAX_PAUSE_SECONDS:
+                    self._log.debug(
+                        "Notion: couldn't %s: %s", action, translated.detail or translated
+                    )
+                    raise translated from error
+            self._log.warning(
+                "Notion is rate-limiting us (HTTP %s); pausing %.0f s before we %s",
+                translated.status,
+                pause,
+                action,
+            )
+            self._sleep(pause)
+            paused += pause
 
 
 def _build_client(token: str, base_url: str, timeout_s: float, logger: logging.Logger) -> Client:

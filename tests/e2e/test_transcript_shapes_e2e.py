@@ -159,3 +159,14 @@ def test_a_block_notion_refuses_is_written_as_text_and_the_rest_of_its_batch_goe
     assert bot.services.store.unfinished_transcript_write(int(bot.incident(1).id)) is None
     bot.notion.refuse_blocks_containing()
     assert "0 new messages" in dump(bot, channel, timeout=5)
+
+
+def test_notion_rate_limits_pause_a_dump_and_it_resumes_with_nothing_lost(bot: Bot) -> None:
+    channel = declare(bot)
+    posted = [bot.slack.post(channel, "U0ALICE", f"line {i}", ts=stamp(i)) for i in range(5)]
+    # More 429s than notion-client retries by itself (2), then a 529 it never retries.
+    bot.notion.inject("blocks.children.append", status=429, retry_after=1, times=3)
+    bot.notion.inject("blocks.children.append", status=529, retry_after=1, times=1)
+
+    assert dump(bot, channel, timeout=30).startswith("Transcript up to date: 5 new messages")
+    assert [linked_ts(b) for b in transcript(bot) if linked_ts(b)] == posted

@@ -189,6 +189,14 @@ class FakeNotion:
         """Add fixed latency to every call (or one route's calls); 0 removes it."""
         self._faults.set_latency(seconds, route)
 
+    def rate_limit(self, requests: int | None, window_s: float = 1.0) -> None:
+        """Allow `requests` per `window_s` seconds; more get 429 with Retry-After, not
+        applied (None lifts the limit)."""
+        server = self._server
+        if server is None:
+            raise RuntimeError("FakeNotion is not running; call start() first")
+        server.rate.set(requests, window_s)
+
     def refuse_blocks_containing(self, *words: str) -> None:
         """Refuse (400 validation_error) every append whose blocks contain one of `words`."""
         with self.store.lock:

@@ -42,6 +42,7 @@ _JSON_ERRORS = {
     500: ("internal_server_error", "Unexpected error occurred."),
     503: ("service_unavailable", "Notion is unavailable, please try again later."),
     504: ("gateway_timeout", "Notion timed out while completing this request."),
+    529: ("service_overload", "Notion is overloaded; please try again later."),
 }
 #: `error_code` (`Fault.error`) value that makes an injected error answer with an HTML
 #: body instead, as a gateway in front of Notion does.
@@ -77,6 +78,40 @@ class NotionCall:
         self.status, self.dropped = status, dropped
 
 
+class RateBudget:
+    """Notion's rate limit as a budget of requests per window (off until `set`).
+
+    Notion averages about 3 requests a second per connection and also limits the whole
+    workspace; a request over the budget gets 429 `rate_limited` with `Retry-After`
+    (the seconds until the window ends) and is not applied.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._budget: int | None = None
+        self._window = 1.0
+        self._start = 0.0
+        self._spent = 0
+
+    def set(self, requests: int | None, window_s: float) -> None:
+        with self._lock:
+            self._budget, self._window = requests, window_s
+            self._start, self._spent = time.monotonic(), 0
+
+    def spend(self) -> Fault | None:
+        """None while within the budget; else the 429 to answer with."""
+        with self._lock:
+            if self._budget is None:
+                return None
+            now = time.monotonic()
+            if now - self._start >= self._window:
+                self._start, self._spent = now, 0
+            if self._spent < self._budget:
+                self._spent += 1
+                return None
+            return Fault(status=429, retry_after=max(0.0, self._start + self._window - now))
+
+
 class NotionHTTPServer(ThreadingHTTPServer):
     """One thread per connection, daemon threads, and fast, non-blocking close."""
 
@@ -94,6 +129,7 @@ class NotionHTTPServer(ThreadingHTTPServer):
     ) -> None:
         super().__init__(address, _Handler)
         self.store, self.log, self.faults, self.tokens = store, log, faults, tokens
+        self.rate = RateBudget()
         self.stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
@@ -156,7 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
             NotionCall(self.command, url.path, route, _decode(raw), time.time(), query)
         )
         key = route or ANY_KEY  # an unroutable request only meets "*" faults and latency
-        fault = self.server.faults.take(key)
+        fault = self.server.faults.take(key) or self.server.rate.spend()
         delay = self.server.faults.latency(key) + ((fault.delay or 0.0) if fault else 0.0)
         if not self._pause(delay) or (fault is not None and fault.reset):
             return self._abort(call)
@@ -231,7 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             error = NotionError(status, fault.error or code, message)
             status, headers, body = _json(status, error.body(str(uuid.uuid4())))
-        if status in (429, 503):
+        if status in (429, 503, 529):
             headers["Retry-After"] = str(math.ceil(fault.retry_after or 0))
         self._send(call, status, headers, body)
 
