@@ -36,6 +36,15 @@ USERS = [f"U{index:04d}" for index in range(20)]
 BASE_TS = 1_790_000_000.0
 
 
+#: Slack's published rate for conversations.history and .replies (Tier 3), per minute.
+TIER3_PER_MINUTE = 50
+#: Slack's tier for commercially distributed non-Marketplace apps: 1 call a minute,
+#: 15 messages a page.
+CAPPED_PAGE = 15
+#: Notion's average rate limit, requests per second.
+NOTION_PER_SECOND = 3
+
+
 def seed(slack: FakeSlack, channel: str, messages: int, threads: int) -> tuple[int, int]:
     """Post the channel; returns (top-level messages, replies)."""
     rng = random.Random(4)
@@ -104,10 +113,12 @@ def serve_fakes(messages: int, threads: int, conn: Connection) -> None:
                 replies,
             )
         )
+        blocks_before = 0
         while (command := conn.recv()) != "stop":
             if command == "reset":
                 slack.clear_calls()
                 notion.reset_calls()
+                blocks_before = len(notion.store.blocks)
                 conn.send(None)
             else:
                 conn.send(
@@ -119,6 +130,7 @@ def serve_fakes(messages: int, threads: int, conn: Connection) -> None:
                         "replies": slack.count("conversations.replies"),
                         "users": slack.count("users.info"),
                         "slack": slack.count(),
+                        "blocks": len(notion.store.blocks) - blocks_before,
                     }
                 )
 
@@ -197,6 +209,25 @@ def main() -> int:
     )
     print(f"  Slack users.info          {first['users']} (distinct authors: {len(USERS)})")
     print(f"  Slack requests, all       {first['slack']}")
+    written = top + replies
+    reads = first["history"] + first["replies"]
+    print(
+        f"  Notion blocks created     {first['blocks']:,} "
+        f"({first['blocks'] * 1000 / max(written, 1):,.0f} per 1,000 messages; target ≤ 100)"
+    )
+    print(
+        f"  at Slack's Tier 3         {reads / TIER3_PER_MINUTE:.1f} min for the "
+        f"{reads} history and replies calls ({TIER3_PER_MINUTE} a minute)"
+    )
+    capped = math.ceil(top / CAPPED_PAGE) + max(args.threads, math.ceil(replies / CAPPED_PAGE))
+    print(
+        f"  at the capped tier        {capped / 60:.1f} h ({capped:,} calls of at most "
+        f"{CAPPED_PAGE} messages, one a minute)"
+    )
+    print(
+        f"  at Notion's 3 requests/s  {first['notion'] / NOTION_PER_SECOND:.0f} s for the "
+        f"{first['notion']} Notion requests"
+    )
     print(f"  peak RSS of the bot       {peak_mb:.0f} MB (the fakes run in another process)")
     print(
         f"  no-op dump                {noop['notion_writes']} Notion writes, "
