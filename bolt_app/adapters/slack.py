@@ -80,7 +80,7 @@ def build_web_client(token: str, base_url: str) -> WebClient:
 
     `slack_bolt.App` has no base-URL setting, so this client is passed to `App(client=…)`;
     the Socket Mode handler reuses it for `apps.connections.open`, so one override covers
-    both ("Time and clocks" in docs/ARCHITECTURE.md).
+    both (see "Configuration" in docs/ARCHITECTURE.md).
     """
     return WebClient(
         token=token,

@@ -339,3 +339,37 @@ def send_json(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
+
+
+class RateBudget:
+    """A rate limit as a budget of requests per window (off until `set`).
+
+    A request over the budget is not applied and gets 429 with `Retry-After`, the
+    seconds until the window ends: Notion's limit (about 3 requests a second) and
+    Slack's tiers (Tier 3 is about 50 a minute; history for non-Marketplace apps, 1).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._budget: int | None = None
+        self._window = 1.0
+        self._start = 0.0
+        self._spent = 0
+
+    def set(self, requests: int | None, window_s: float) -> None:
+        with self._lock:
+            self._budget, self._window = requests, window_s
+            self._start, self._spent = time.monotonic(), 0
+
+    def spend(self) -> Fault | None:
+        """None while within the budget; else the 429 to answer with."""
+        with self._lock:
+            if self._budget is None:
+                return None
+            now = time.monotonic()
+            if now - self._start >= self._window:
+                self._start, self._spent = now, 0
+            if self._spent < self._budget:
+                self._spent += 1
+                return None
+            return Fault(status=429, retry_after=max(0.0, self._start + self._window - now))

@@ -170,3 +170,23 @@ def test_notion_rate_limits_pause_a_dump_and_it_resumes_with_nothing_lost(bot: B
 
     assert dump(bot, channel, timeout=30).startswith("Transcript up to date: 5 new messages")
     assert [linked_ts(b) for b in transcript(bot) if linked_ts(b)] == posted
+
+
+@pytest.mark.timeout(90)
+def test_the_capped_history_tier_is_paged_through_not_failed(bot: Bot) -> None:
+    channel = declare(bot)
+    top = [bot.slack.post(channel, "U0ALICE", f"line {i}", ts=stamp(i)) for i in range(40)]
+    replies = [
+        bot.slack.post(channel, "U0BOB", f"reply {i}", thread_ts=top[0], ts=stamp(100 + i))
+        for i in range(20)
+    ]
+    bot.slack.clear_calls()
+    bot.slack.capped_tier(window_s=0.5)  # one call per 0.5 s per method, 15 per page
+
+    assert dump(bot, channel, timeout=80).startswith("Transcript up to date: 60 new messages")
+    blocks = [b for b in transcript(bot) if linked_ts(b)]
+    assert [linked_ts(b) for b in blocks] == top
+    assert [linked_ts(c) for c in blocks[0]["children"]] == replies
+    history = [c for c in bot.slack.calls if c.method == "conversations.history"]
+    assert len([c for c in history if c.ok]) >= 3  # 15 a page
+    assert any(c.status == 429 for c in bot.slack.calls)  # and the limit was met

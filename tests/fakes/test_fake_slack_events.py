@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bolt_app.devkit.fake_slack import FakeSlack
 
@@ -80,3 +82,20 @@ def test_an_event_can_be_replayed_as_slacks_retry(slack: FakeSlack) -> None:
     assert sent[first]["payload"]["event_id"] == sent[again]["payload"]["event_id"] == "Ev0SAME"
     assert (sent[first]["retry_attempt"], sent[again]["retry_attempt"]) == (0, 1)
     assert sent[again]["retry_reason"] == "timeout"
+
+
+def test_the_capped_tier_serves_15_a_page_and_one_call_a_window(slack: FakeSlack) -> None:
+    cid = slack.add_channel("inc-1", members=["U0ALICE"])
+    for i in range(20):
+        slack.post(cid, "U0ALICE", f"line {i}")
+    slack.capped_tier(window_s=30.0)
+    client = WebClient(token=slack.bot_token, base_url=slack.base_url)
+    first = client.conversations_history(channel=cid, limit=999)
+    assert len(first["messages"]) == 15 and first["has_more"] is True
+    with pytest.raises(SlackApiError) as limited:
+        client.conversations_history(channel=cid, limit=999)
+    assert limited.value.response.status_code == 429
+    assert limited.value.response["error"] == "ratelimited"
+    assert int(limited.value.response.headers["Retry-After"]) >= 1
+    slack.capped_tier(window_s=None)
+    assert len(client.conversations_history(channel=cid, limit=999)["messages"]) > 15

@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from bolt_app.devkit.common import ANY_KEY, CallLog, Fault, FaultPlan, reset_connection
+from bolt_app.devkit.common import ANY_KEY, CallLog, Fault, FaultPlan, RateBudget, reset_connection
 from bolt_app.devkit.fake_notion.api import HANDLERS, ApiRequest, match_route
 from bolt_app.devkit.fake_notion.common import JSON, NotionError, body_error, shown
 from bolt_app.devkit.fake_notion.workspace import NotionStore
@@ -76,40 +76,6 @@ class NotionCall:
     def answered(self, status: int, *, dropped: bool = False) -> None:
         """Complete the record: the status sent (or that would have been, if dropped)."""
         self.status, self.dropped = status, dropped
-
-
-class RateBudget:
-    """Notion's rate limit as a budget of requests per window (off until `set`).
-
-    Notion averages about 3 requests a second per connection and also limits the whole
-    workspace; a request over the budget gets 429 `rate_limited` with `Retry-After`
-    (the seconds until the window ends) and is not applied.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._budget: int | None = None
-        self._window = 1.0
-        self._start = 0.0
-        self._spent = 0
-
-    def set(self, requests: int | None, window_s: float) -> None:
-        with self._lock:
-            self._budget, self._window = requests, window_s
-            self._start, self._spent = time.monotonic(), 0
-
-    def spend(self) -> Fault | None:
-        """None while within the budget; else the 429 to answer with."""
-        with self._lock:
-            if self._budget is None:
-                return None
-            now = time.monotonic()
-            if now - self._start >= self._window:
-                self._start, self._spent = now, 0
-            if self._spent < self._budget:
-                self._spent += 1
-                return None
-            return Fault(status=429, retry_after=max(0.0, self._start + self._window - now))
 
 
 class NotionHTTPServer(ThreadingHTTPServer):

@@ -255,6 +255,8 @@ class ApiContext:
     triggers: TriggerBook
     open_socket_url: Callable[[], str]
     history_limit_cap: int = 999
+    #: Slack's capped tier: at most this many messages a page of history or replies.
+    page_cap: int | None = None
     replies_parent_every_page: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 

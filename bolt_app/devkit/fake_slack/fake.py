@@ -37,6 +37,7 @@ from bolt_app.devkit.common import (
     CallLog,
     Fault,
     FaultPlan,
+    RateBudget,
     wait_for,
 )
 from bolt_app.devkit.fake_slack.api import DEFAULT_BOT_SCOPES, ApiContext, TriggerBook, load_methods
@@ -50,6 +51,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 __all__ = ["Ack", "Call", "Envelope", "FakeSlack", "ResponsePost"]
+
+
+#: The methods Slack's capped tier limits to one request a minute, 15 messages a page.
+CAPPED_METHODS = ("conversations.history", "conversations.replies")
 
 
 class FakeSlack(SocketModeMixin):
@@ -101,6 +106,7 @@ class FakeSlack(SocketModeMixin):
             ping_timeout=ws_ping_timeout,
         )
         self._triggers = TriggerBook(trigger_ttl)
+        self._rates = {method: RateBudget() for method in CAPPED_METHODS}
         self._ctx = ApiContext(
             ws=self.workspace,
             scopes=frozenset(DEFAULT_BOT_SCOPES if scopes is None else scopes),
@@ -132,6 +138,7 @@ class FakeSlack(SocketModeMixin):
             calls=self.call_log,
             stop=self._stop_event,
             on_response_url=lambda rid, body: self.response_urls.handle(rid, body),
+            rates=self._rates,
         )
         return type("BoundSlackRequestHandler", (SlackRequestHandler,), {"backend": backend})
 
@@ -419,6 +426,15 @@ class FakeSlack(SocketModeMixin):
         body.setdefault("channel_type", "group" if channel.is_private else "channel")
         body.setdefault("event_ts", body.get("ts") or self._now_ts())
         return self.event(body, event_id=event_id)
+
+    def capped_tier(self, window_s: float | None = 60.0, page: int = 15) -> None:
+        """Serve history like Slack serves apps distributed outside the Marketplace:
+        `conversations.history` and `.replies` each at most once per `window_s` (429
+        `ratelimited` with `Retry-After` otherwise) and at most `page` messages a page.
+        `window_s=None` lifts it."""
+        for budget in self._rates.values():
+            budget.set(None if window_s is None else 1, window_s or 1.0)
+        self._ctx.page_cap = None if window_s is None else page
 
     def _subscribed(self, channel: Channel) -> bool:
         return self.message_events and self.bot_user_id in channel.members

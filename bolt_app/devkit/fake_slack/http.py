@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler
@@ -27,7 +28,14 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from bolt_app.devkit.common import Call as CallRecord
-from bolt_app.devkit.common import CallLog, Fault, FaultPlan, interruptible_sleep, reset_connection
+from bolt_app.devkit.common import (
+    CallLog,
+    Fault,
+    FaultPlan,
+    RateBudget,
+    interruptible_sleep,
+    reset_connection,
+)
 from bolt_app.devkit.fake_slack.api import ApiContext, MethodSpec, Params
 from bolt_app.devkit.fake_slack.state import JSON, SlackError
 
@@ -59,6 +67,8 @@ class WebBackend:
     calls: CallLog
     stop: threading.Event
     on_response_url: Callable[[str, JSON], tuple[int, JSON]]
+    #: Per-method budgets (Slack's rate-limit tiers), none by default.
+    rates: dict[str, RateBudget] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- decoding
@@ -163,6 +173,8 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
             result = None
         backend = self.backend
         fault = backend.faults.take(key)
+        if fault is None and key in backend.rates:
+            fault = backend.rates[key].spend()
         delay = fault.delay if fault is not None and fault.delay else 0.0
         wait = backend.faults.latency(key) + delay
         if interruptible_sleep(backend.stop, wait):
@@ -237,7 +249,8 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
         if status == 429:
             retry_after = fault.retry_after if fault.retry_after is not None else 1
             body = {"ok": False, "error": fault.error or "ratelimited"}
-            return Answer(429, body, {"Retry-After": str(int(retry_after))})
+            # Slack sends whole seconds, at least 1.
+            return Answer(429, body, {"Retry-After": str(max(1, math.ceil(retry_after)))})
         if status >= 500:
             return Answer(status, {"ok": False, "error": fault.error or "internal_error"}, {})
         return Answer(status, {"ok": False, "error": fault.error or "fatal_error"}, {})

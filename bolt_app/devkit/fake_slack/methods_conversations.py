@@ -287,7 +287,7 @@ def conversations_history(ctx: ApiContext, p: Params) -> JSON:
         cursor = p.get("cursor")
         if cursor:
             end = min(end, bisect.bisect_right(index, ts_to_us(decode_cursor(cursor, "next_ts"))))
-        limit = effective_limit(p, 100, ctx.history_limit_cap)
+        limit = effective_limit(p, 100, min(ctx.history_limit_cap, ctx.page_cap or 1000))
         first = max(start, end - limit)
         page = [channel.messages[us].to_api() for us in reversed(index[first:end])]
         has_more = first > start
@@ -335,7 +335,7 @@ def conversations_replies(ctx: ApiContext, p: Params) -> JSON:
             start = max(
                 start, bisect.bisect_left(replies, ts_to_us(decode_cursor(cursor, "next_ts")))
             )
-        per_page = max(effective_limit(p, 1000, 1000) - 1, 1)
+        per_page = max(effective_limit(p, 1000, ctx.page_cap or 1000) - 1, 1)
         stop = min(end, start + per_page)
         lead = [parent.to_api()] if (not cursor or ctx.replies_parent_every_page) else []
         page = lead + [channel.messages[us].to_api() for us in replies[start:stop]]
