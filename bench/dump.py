@@ -11,6 +11,7 @@ time, the peak RSS and the write count of a second, no-op dump.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import multiprocessing
@@ -24,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bolt_app.adapters.notion import MAX_REQUEST_BYTES
 from bolt_app.adapters.slack import HISTORY_PAGE_SIZE, build_web_client
 from bolt_app.core.clock import utcnow
 from bolt_app.devkit.fake_notion.fake import FakeNotion
@@ -131,6 +133,10 @@ def serve_fakes(messages: int, threads: int, conn: Connection) -> None:
                         "users": slack.count("users.info"),
                         "slack": slack.count(),
                         "blocks": len(notion.store.blocks) - blocks_before,
+                        "append_bytes": sum(
+                            len(json.dumps(c.body, separators=(",", ":")).encode())
+                            for c in notion.calls_to("blocks.children.append")
+                        ),
                     }
                 )
 
@@ -185,8 +191,12 @@ def main() -> int:
     fakes.join(10)
 
     days = sum(1 for ts, _, _ in entries if ts.startswith("day:"))
-    top_blocks = top + days
-    minimum_appends = max(math.ceil(top_blocks / 100), math.ceil((top_blocks + replies) / 1000))
+    top_blocks = len({block for ts, block, thread in entries if thread is None})
+    # Packed blocks are big: a request holds at most 100 top-level blocks, 1,000 blocks in
+    # all, or about MAX_REQUEST_BYTES of JSON, whichever comes first.
+    minimum_appends = max(
+        math.ceil(top_blocks / 100), math.ceil(first["append_bytes"] / MAX_REQUEST_BYTES)
+    )
     minimum_appends += 1 if result.events else 0  # the timeline's new events
     minimum_history = math.ceil((top + 1) / HISTORY_PAGE_SIZE)  # + the channel's joins
     print(
@@ -196,7 +206,7 @@ def main() -> int:
     print(f"  wall time                 {wall:.2f} s (fakes at zero latency)")
     print(
         f"  Notion appends            {first['appends']} (minimum {minimum_appends}: "
-        f"ceil({top_blocks:,} top-level blocks / 100); "
+        f"{top_blocks:,} top-level blocks, {first['append_bytes'] / 1e6:.1f} MB; "
         f"ratio {first['appends'] / minimum_appends:.3f})"
     )
     print(

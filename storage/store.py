@@ -420,6 +420,14 @@ class Store:
                     conflict_target=[m.TranscriptEntry.incident, m.TranscriptEntry.message_ts],
                 ).execute()
 
+    def move_transcript_entries(self, incident_id: int, keys: Sequence[str], block_id: str) -> None:
+        """Point the entries of ``keys`` at another block (a packed group was split)."""
+        with self.atomic():
+            m.TranscriptEntry.update(notion_block_id=block_id).where(
+                (m.TranscriptEntry.incident == incident_id)
+                & (m.TranscriptEntry.message_ts.in_(list(keys)))
+            ).execute()
+
     def transcript_rows(self, incident_id: int) -> list[tuple[str, str, str | None]]:
         """(message_ts, notion_block_id, thread_ts) of everything already written."""
         with self.session():

@@ -710,6 +710,16 @@ class NotionGateway:
             block_id=block_id,
         )
 
+    def retrieve_block(self, block_id: str) -> Block:
+        """``GET /v1/blocks/{id}``: one block, with its rich text and `has_children`."""
+        block: Block = self._call(
+            "read the postmortem page",
+            self._client.blocks.retrieve,
+            missing=_PAGE_MISSING,
+            block_id=block_id,
+        )
+        return block
+
     def update_block(self, block_id: str, payload: dict[str, Any]) -> None:
         """``PATCH /v1/blocks/{id}`` with ``payload`` as the body, sent as given.
 

@@ -419,22 +419,31 @@ def children_of(block: Block) -> list[Block]:
 
 
 def plain_copy(block: Block) -> Block:
-    """The same words as a bare paragraph: no annotations, no links but the first item's.
+    """The same words as a bare paragraph: no annotations, no links but each line's first.
 
     What is left to write when Notion refuses a block: a refused message still appears,
-    as text, instead of holding back the rest of its batch. The first item keeps its
-    link, which in a transcript line is the message's own permalink (always https): a
-    resumed dump recognises its blocks by it.
+    as text, instead of holding back the rest of its batch. The first item of each line
+    keeps its link, which in a transcript is the message's own permalink (always https):
+    a resumed dump recognises its blocks by it.
     """
     kind = str(block["type"])
     body = block.get(kind) or {}
-    items = [item.get("text") or {} for item in body.get("rich_text", [])]
-    first = items[0] if items else {}
-    link = (first.get("link") or {}).get("url")
-    rich = [text(str(first.get("content") or " "), link=link)]
-    rest = "".join(str(item.get("content", "")) for item in items[1:])
-    if rest:
-        rich.append(text(rest))
+    rich: list[RichText] = []
+    plain = ""
+    line_start = True
+    for item in body.get("rich_text", []):
+        content = str((item.get("text") or {}).get("content", ""))
+        url = link_url(item)
+        if line_start and url:
+            if plain:
+                rich.append(text(plain))
+                plain = ""
+            rich.append(text(content, link=url))
+        else:
+            plain += content
+        line_start = content.endswith("\n")
+    if plain or not rich:
+        rich.append(text(plain or " "))
     rich = split_rich_text(rich)
     if len(rich) > MAX_RICH_TEXT_ITEMS:
         rich = [*rich[: MAX_RICH_TEXT_ITEMS - 1], text("…")]

@@ -36,7 +36,7 @@ from bolt_app.core.domain import DUMP_STATUSES, ArtifactKind
 from bolt_app.core.errors import FirebreakError
 from bolt_app.core.jobs import Jobs
 from bolt_app.formats import notion_blocks as nb
-from bolt_app.formats.notion_blocks import Block
+from bolt_app.formats.notion_blocks import Block, RichText
 from bolt_app.formats.template import TRANSCRIPT_HEADING, is_transcript_heading
 from bolt_app.incidents.artifacts import wait_until_settled
 from bolt_app.incidents.postmortem import PostmortemService
@@ -199,11 +199,74 @@ class DumpResult:
 
 @dataclass
 class _Unit:
-    """One top-level block to append, and the entries it records."""
+    """One top-level block to append, and the entries it records.
 
-    key: str
+    A block holds a date line, or consecutive top-level messages packed one per line
+    (`keys`); the last of them may have a thread, whose replies (`replies`) are packed
+    the same way as the block's children.
+    """
+
+    keys: list[str]
     block: Block
     replies: list[str] = field(default_factory=list)
+
+    @property
+    def thread(self) -> str | None:
+        return self.keys[-1] if self.replies else None
+
+    @property
+    def messages(self) -> int:
+        return (0 if self.keys[0].startswith("day:") else len(self.keys)) + len(self.replies)
+
+
+class _Group:
+    """Consecutive top-level lines waiting to become one block (or a few, past 100 items).
+
+    A group ends at a message with replies, a date line, or the end of the plan, so a
+    thread's replies always sit right under their parent's line.
+    """
+
+    def __init__(self, units: list[_Unit]) -> None:
+        self.units = units
+        self.keys: list[str] = []
+        self.lines: list[list[RichText]] = []
+
+    def add(self, key: str, line: list[RichText]) -> None:
+        self.keys.append(key)
+        self.lines.append(line)
+
+    def close(
+        self,
+        replies: Sequence[dict[str, Any]] = (),
+        reply_lines: Sequence[list[RichText]] = (),
+    ) -> None:
+        if not self.keys:
+            return
+        packs = render.pack_lines(self.lines)
+        sizes = _pack_sizes(self.lines)
+        start = 0
+        for index, (pack, size) in enumerate(zip(packs, sizes, strict=True)):
+            keys = self.keys[start : start + size]
+            start += size
+            last = index == len(packs) - 1
+            children = [nb.paragraph(p) for p in render.pack_lines(reply_lines)] if last else []
+            block = nb.paragraph(pack, children or None)
+            self.units.append(_Unit(keys, block, [str(r["ts"]) for r in replies] if last else []))
+        self.keys, self.lines = [], []
+
+
+def _pack_sizes(lines: Sequence[list[RichText]]) -> list[int]:
+    """How many lines each paragraph of `render.pack_lines(lines)` holds."""
+    sizes: list[int] = []
+    used = 0
+    for line in lines:
+        if sizes and used + 1 + len(line) <= nb.MAX_RICH_TEXT_ITEMS:
+            sizes[-1] += 1
+            used += 1 + len(line)
+        else:
+            sizes.append(1)
+            used = len(line)
+    return sizes
 
 
 @dataclass
@@ -413,7 +476,7 @@ class TranscriptService:
         refused: list[str] = []
         done = self._write_units(incident, heading_id, plan.units, progress, plan.messages, refused)
         self._write_late(
-            incident, channel, recorded, plan.late, progress, done, plan.messages, refused
+            incident, channel, heading_id, plan.late, progress, done, plan.messages, refused
         )
         events = self.timeline.sync(
             incident, str(page.external_id), top, set(recorded.keys()), self.slack.user_name
@@ -484,14 +547,20 @@ class TranscriptService:
             self.timeline.adopt(incident, top, set(recorded), self.slack.user_name)
         elif parent == heading_id:
             for block in self.notion.list_children(heading_id):
-                key = render.linked_ts(block) or render.date_line_day(block)
-                if key is None or key in recorded:
-                    continue
-                entries.append((key, str(block["id"]), None))
-                if block.get("has_children") and not key.startswith("day:"):
-                    entries += self._adopt_replies(str(block["id"]), key, recorded)
+                day = render.date_line_day(block)
+                keys = [day] if day is not None else render.linked_ts_all(block)
+                fresh = [key for key in keys if key not in recorded]
+                entries += [(key, str(block["id"]), None) for key in fresh]
+                if fresh and block.get("has_children") and day is None:
+                    entries += self._adopt_replies(str(block["id"]), keys[-1], recorded)
         else:
-            thread = next((ts for ts, bid in recorded.items() if bid == parent), None)
+            # Late replies: their thread is the last line of the block they went under.
+            lines = [
+                ts
+                for ts, bid, thread_ts in self.store.transcript_rows(incident_id)
+                if bid == parent and thread_ts is None and _is_ts(ts)
+            ]
+            thread = max(lines, key=float) if lines else None
             if thread is not None:
                 entries += self._adopt_replies(parent, thread, recorded)
         self.store.save_transcript_entries(incident_id, entries, self.clock())
@@ -503,9 +572,9 @@ class TranscriptService:
     ) -> list[tuple[str, str, str | None]]:
         found: list[tuple[str, str, str | None]] = []
         for child in self.notion.list_children(block_id):
-            ts = render.linked_ts(child)
-            if ts is not None and ts not in recorded:
-                found.append((ts, block_id, thread_ts))
+            for ts in render.linked_ts_all(child):
+                if ts not in recorded:
+                    found.append((ts, block_id, thread_ts))
         return found
 
     # -- reading and planning ----------------------------------------------------------------
@@ -519,6 +588,7 @@ class TranscriptService:
         history = list(self.slack.history(channel))
         history.reverse()
         units: list[_Unit] = []
+        group = _Group(units)
         late: dict[str, list[dict[str, Any]]] = {}
         days: set[str] = set()
         count = 0
@@ -538,10 +608,13 @@ class TranscriptService:
             day = render.day_key(render.ts_datetime(ts).date())
             if day not in recorded and day not in days:
                 days.add(day)
-                units.append(_Unit(day, render.date_block(render.ts_datetime(ts).date())))
-            block = self._block(channel, message, [self._reply(channel, r) for r in replies])
-            units.append(_Unit(ts, block, [str(r["ts"]) for r in replies]))
+                group.close()
+                units.append(_Unit([day], render.date_block(render.ts_datetime(ts).date())))
+            group.add(ts, self._line(channel, message))
+            if replies:
+                group.close(replies, [self._line(channel, r) for r in replies])
             count += 1 + len(replies)
+        group.close()
         return _Plan(units, late, count)
 
     def _last_replies(self, incident_id: int) -> dict[str, str]:
@@ -593,6 +666,16 @@ class TranscriptService:
     def _reply(self, channel: str, message: dict[str, Any]) -> Block:
         return self._block(channel, message, nested=True)
 
+    def _line(self, channel: str, message: dict[str, Any]) -> list[RichText]:
+        ts = str(message["ts"])
+        thread = message.get("thread_ts")
+        return render.message_line(
+            message,
+            author=self._author(message),
+            permalink=self.slack.permalink(channel, ts, str(thread) if thread else None),
+            user_name=self.slack.user_name,
+        )
+
     def _author(self, message: dict[str, Any]) -> str:
         """A person by their Slack name; an app by the name it posts under."""
         if message.get("bot_id") or message.get("subtype") == "bot_message":
@@ -641,15 +724,19 @@ class TranscriptService:
         for batch in _batches(units):
             incident_id = int(incident.id)
             ids = self._append_isolating(
-                incident_id, heading_id, [u.block for u in batch], [u.key for u in batch], refused
+                incident_id,
+                heading_id,
+                [u.block for u in batch],
+                [",".join(u.keys) for u in batch],
+                refused,
             )
             entries: list[tuple[str, str, str | None]] = []
             for unit, block_id in zip(batch, ids, strict=True):
-                entries.append((unit.key, block_id, None))
-                entries += [(reply, block_id, unit.key) for reply in unit.replies]
+                entries += [(key, block_id, None) for key in unit.keys]
+                entries += [(reply, block_id, unit.thread) for reply in unit.replies]
             self.store.save_transcript_entries(incident_id, entries, self.clock())
             self.store.end_transcript_write(incident_id, self.clock())
-            done += sum(1 + len(u.replies) for u in batch if not u.key.startswith("day:"))
+            done += sum(u.messages for u in batch)
             progress.advance(done, total)
         return done
 
@@ -693,32 +780,121 @@ class TranscriptService:
         self,
         incident: Incident,
         channel: str,
-        recorded: dict[str, str],
+        heading_id: str,
         late: dict[str, list[dict[str, Any]]],
         progress: Progress,
         done: int,
         total: int,
         refused: list[str],
     ) -> None:
-        """New replies to threads already written go under their parent's block."""
+        """New replies to threads already written go right under their parent's line.
+
+        A parent in the middle of a packed group is first made the last line of its block
+        (`_end_block_at`), so the replies, the block's children, sit under it.
+        """
         incident_id = int(incident.id)
-        for parent_ts, replies in late.items():
-            parent_block = recorded[parent_ts]
+        for parent_ts in sorted(late, key=float):
+            replies = late[parent_ts]
+            block_id = self._end_block_at(incident_id, heading_id, parent_ts)
+            packs = render.pack_lines([self._line(channel, r) for r in replies])
             self._append_isolating(
                 incident_id,
-                parent_block,
-                [self._reply(channel, r) for r in replies],
-                [str(r["ts"]) for r in replies],
+                block_id,
+                [nb.paragraph(pack) for pack in packs],
+                [f"replies to {parent_ts}"] * len(packs),
                 refused,
             )
             self.store.save_transcript_entries(
                 incident_id,
-                [(str(r["ts"]), parent_block, parent_ts) for r in replies],
+                [(str(r["ts"]), block_id, parent_ts) for r in replies],
                 self.clock(),
             )
             self.store.end_transcript_write(incident_id, self.clock())
             done += len(replies)
             progress.advance(done, total)
+
+    def _end_block_at(self, incident_id: int, heading_id: str, parent_ts: str) -> str:
+        """The id of a block whose last line is `parent_ts`, splitting its group if need be.
+
+        Blocks are rewritten (PATCH), never deleted: a deleted block's capacity is never
+        given back. The new block is written before the old one is cut, so a crash in
+        between can show the moved lines twice, but never loses one.
+        """
+        rows = self.store.transcript_rows(incident_id)
+        block_id = next(b for ts, b, thread in rows if ts == parent_ts and thread is None)
+        lines = sorted(
+            (ts for ts, b, thread in rows if b == block_id and thread is None and _is_ts(ts)),
+            key=float,
+        )
+        if not lines or lines[-1] == parent_ts:
+            return block_id
+        block = self.notion.retrieve_block(block_id)
+        rich = [_request_item(item) for item in nb.rich_text_of(block)]
+        cut = next(i for i, ts in render.line_starts(rich) if float(ts) > float(parent_ts))
+        head, tail = _without_break(rich[:cut]), rich[cut:]
+        before = [ts for ts in lines if float(ts) <= float(parent_ts)]
+        after = [ts for ts in lines if float(ts) > float(parent_ts)]
+        self.store.begin_transcript_write(incident_id, heading_id, self.clock())
+        if not block.get("has_children"):
+            # The block keeps the lines up to the parent; the rest follow in a new block.
+            (moved,) = self.notion.append_blocks(heading_id, [nb.paragraph(tail)], after=block_id)
+            self.store.move_transcript_entries(incident_id, after, moved)
+            self.notion.update_block(block_id, {"paragraph": {"rich_text": head}})
+            kept = block_id
+        else:
+            # Its children are the replies of its last line: it keeps the lines after the
+            # parent, and the lines up to the parent go into a new block just before it.
+            previous = self._previous_sibling(heading_id, block_id)
+            new = nb.paragraph(head)
+            if previous is None:
+                kept = self.notion.prepend_block(heading_id, new)
+            else:
+                (kept,) = self.notion.append_blocks(heading_id, [new], after=previous)
+            self.store.move_transcript_entries(incident_id, before, kept)
+            self.notion.update_block(block_id, {"paragraph": {"rich_text": tail}})
+        self.store.end_transcript_write(incident_id, self.clock())
+        log.info("split a transcript block of incident %s for a late thread", incident_id)
+        return kept
+
+    def _previous_sibling(self, parent_id: str, block_id: str) -> str | None:
+        previous: str | None = None
+        for child in self.notion.list_children(parent_id):
+            if str(child["id"]) == block_id:
+                return previous
+            previous = str(child["id"])
+        raise FirebreakError("A transcript block is missing from the page; run the dump again.")
+
+
+def _is_ts(key: str) -> bool:
+    """A message's key (a Slack ts), not a date line's or a timeline event's."""
+    return not key.startswith(("day:", EVENT_PREFIX))
+
+
+def _request_item(item: RichText) -> RichText:
+    """A rich-text item as Notion answered it, in the form a request sends."""
+    if item.get("type") != "text":
+        return item
+    text = item.get("text") or {}
+    out: RichText = {"type": "text", "text": {"content": text.get("content", "")}}
+    if text.get("link"):
+        out["text"]["link"] = text["link"]
+    if item.get("annotations"):
+        out["annotations"] = item["annotations"]
+    return out
+
+
+def _without_break(items: list[RichText]) -> list[RichText]:
+    """`items` without the line break that ended them."""
+    if not items:
+        return items
+    last = items[-1]
+    content = str((last.get("text") or {}).get("content", ""))
+    if content == "\n":
+        return items[:-1]
+    if content.endswith("\n"):
+        trimmed = {**last, "text": {**last["text"], "content": content[:-1]}}
+        return [*items[:-1], trimmed]
+    return items
 
 
 def _batches(units: list[_Unit]) -> Iterator[list[_Unit]]:

@@ -311,6 +311,64 @@ def _one_paragraph(items: list[RichText]) -> Block:
     return nb.paragraph(rich)
 
 
+def message_line(
+    message: dict[str, Any], *, author: str, permalink: str, user_name: UserName
+) -> list[RichText]:
+    """One transcript line as rich text: `HH:MM UTC · Name: text`, the time linked.
+
+    Lines are packed many to a block, so a line is rich text only: its code is
+    code-annotated text and its quotes are marked with `>`, never child blocks.
+    """
+    placeholder = thread_placeholder(message)
+    items: list[RichText] = [
+        nb.text(ts_datetime(str(message["ts"])).strftime("%H:%M UTC"), link=permalink),
+        nb.text(f" · {author}: " if placeholder is None else " · "),
+    ]
+    items += [nb.text(placeholder)] if placeholder else _flat(message_text(message), user_name)
+    files = message.get("files") or []
+    if files:
+        items += ([nb.text(" · ")] if len(items) > 2 else []) + file_links(files)
+    items = nb.split_rich_text(items)
+    if len(items) > nb.MAX_RICH_TEXT_ITEMS - 1:  # room for the line break before it
+        items = [*items[: nb.MAX_RICH_TEXT_ITEMS - 2], nb.text("…")]
+    return items
+
+
+def pack_lines(lines: Sequence[list[RichText]]) -> list[list[RichText]]:
+    """Lines joined by line breaks into as few paragraphs as Notion's 100 items allow."""
+    packs: list[list[RichText]] = []
+    for line in lines:
+        if packs and len(packs[-1]) + 1 + len(line) <= nb.MAX_RICH_TEXT_ITEMS:
+            packs[-1] += [nb.text("\n"), *line]
+        else:
+            packs.append(list(line))
+    return packs
+
+
+def line_starts(rich: Sequence[RichText]) -> list[tuple[int, str]]:
+    """(index, ts) of each line's first item in a packed block: its linked time."""
+    starts: list[tuple[int, str]] = []
+    for index, item in enumerate(rich):
+        url = nb.link_url(item) or (item.get("href") if isinstance(item, dict) else None)
+        ts = ts_from_permalink(str(url)) if url else None
+        if ts is not None and (index == 0 or _is_break(rich[index - 1])):
+            starts.append((index, ts))
+    return starts
+
+
+def _is_break(item: RichText) -> bool:
+    """Whether a line ends with this item (Notion may merge a break into the text before)."""
+    if not isinstance(item, dict):
+        return False
+    text = (item.get("text") or {}).get("content") or item.get("plain_text") or ""
+    return str(text).endswith("\n")
+
+
+def linked_ts_all(block: Block) -> list[str]:
+    """Every message ts a (packed) transcript block holds, in order."""
+    return [ts for _, ts in line_starts(nb.rich_text_of(block))]
+
+
 def linked_ts(block: Block) -> str | None:
     """The message ts a transcript block was written for, from its permalink, or None."""
     rich = nb.rich_text_of(block)

@@ -9,8 +9,8 @@ import pytest
 
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.harness import Bot
-from bolt_app.transcript.render import linked_ts
-from tests.e2e.test_transcript_e2e import declare, dump, transcript
+from bolt_app.transcript.render import line_starts, linked_ts_all
+from tests.e2e.test_transcript_e2e import declare, dump, threads, transcript
 
 BASE = 1_790_000_000.0
 
@@ -24,12 +24,26 @@ def stamp(minutes: int) -> str:
     return f"{BASE + 60 * minutes:.6f}"
 
 
-def lines(blocks: list[dict[str, Any]]) -> list[str]:
-    return [FakeNotion.plain_text(b) for b in blocks if b["type"] == "paragraph"]
+def block_of(bot: Bot, ts: str) -> dict[str, Any]:
+    """The transcript block holding message `ts` (messages are packed one per line)."""
+    return next(b for b in transcript(bot) if ts in linked_ts_all(b))
 
 
-def message_line(bot: Bot, ts: str) -> dict[str, Any]:
-    return next(b for b in transcript(bot) if linked_ts(b) == ts)
+def line_items(block: dict[str, Any], ts: str) -> list[dict[str, Any]]:
+    rich = block["paragraph"]["rich_text"]
+    starts = line_starts(rich)
+    index = [t for _, t in starts].index(ts)
+    end = starts[index + 1][0] if index + 1 < len(starts) else len(rich)
+    return list(rich[starts[index][0] : end])
+
+
+def line(bot: Bot, ts: str) -> str:
+    """Message `ts`'s line as the page shows it."""
+    return "".join(i["plain_text"] for i in line_items(block_of(bot, ts), ts)).rstrip("\n")
+
+
+def top_level(bot: Bot) -> list[str]:
+    return threads([b for b in transcript(bot) if b["type"] == "paragraph"])[0]
 
 
 def test_huddle_threads_and_threads_under_a_deleted_parent_keep_every_reply(bot: Bot) -> None:
@@ -44,13 +58,13 @@ def test_huddle_threads_and_threads_under_a_deleted_parent_keep_every_reply(bot:
     bot.slack.delete_message(channel, parent)  # has a reply: Slack leaves a tombstone
 
     assert "Transcript up to date: 7 new messages" in dump(bot, channel)
-    huddle_block = message_line(bot, huddle)
-    assert FakeNotion.plain_text(huddle_block).endswith(" · Huddle")
-    assert [linked_ts(c) for c in huddle_block["children"]] == huddle_replies
-    tomb_block = message_line(bot, parent)
-    assert FakeNotion.plain_text(tomb_block).endswith(" · (message deleted)")
-    assert "soon deleted" not in FakeNotion.plain_text(tomb_block)
-    assert [linked_ts(c) for c in tomb_block["children"]] == [orphan]
+    top, replies = threads([b for b in transcript(bot) if b["type"] == "paragraph"])
+    assert top == [huddle, parent]
+    assert line(bot, huddle).endswith(" · Huddle")
+    assert replies[huddle] == huddle_replies
+    assert line(bot, parent).endswith(" · (message deleted)")
+    assert "soon deleted" not in FakeNotion.plain_text(block_of(bot, parent))
+    assert replies[parent] == [orphan]
 
 
 def test_apps_alerts_and_forwarded_messages_are_written_with_what_they_attach(bot: Bot) -> None:
@@ -93,15 +107,11 @@ def test_apps_alerts_and_forwarded_messages_are_written_with_what_they_attach(bo
     )
 
     assert "3 new messages" in dump(bot, channel)
-    assert FakeNotion.plain_text(message_line(bot, alert)).endswith(
+    assert line(bot, alert).endswith(
         " · PagerDuty: Triggered\nHigh error rate on checkout\nService: checkout"
     )
-    assert FakeNotion.plain_text(message_line(bot, workflow)).endswith(
-        " · Status workflow: Status page updated"
-    )
-    assert FakeNotion.plain_text(message_line(bot, forward)).endswith(
-        "(forwarded from Dana) DB failover started"
-    )
+    assert line(bot, workflow).endswith(" · Status workflow: Status page updated")
+    assert line(bot, forward).endswith(" · bob: (forwarded from Dana) DB failover started")
 
 
 def test_an_email_address_is_plain_text_and_replies_with_code_and_quotes_stay_two_deep(
@@ -121,14 +131,13 @@ def test_an_email_address_is_plain_text_and_replies_with_code_and_quotes_stay_tw
     )
 
     assert "3 new messages" in dump(bot, channel)
-    mail_block = message_line(bot, mail)
-    assert FakeNotion.plain_text(mail_block).endswith("mail oncall@acme.io now")
+    assert line(bot, mail).endswith("mail oncall@acme.io now")
     assert all(
         not (item.get("href") or "").startswith("mailto:")
-        for item in mail_block["paragraph"]["rich_text"]
+        for item in block_of(bot, mail)["paragraph"]["rich_text"]
     )
-    (reply_block,) = message_line(bot, parent)["children"]
-    assert linked_ts(reply_block) == reply
+    (reply_block,) = block_of(bot, parent)["children"]
+    assert linked_ts_all(reply_block) == [reply]
     assert "children" not in reply_block or not reply_block["children"]
     text = FakeNotion.plain_text(reply_block)
     assert "Traceback (most recent call last)" in text and "> and the docs say\n> retry" in text
@@ -150,11 +159,11 @@ def test_a_block_notion_refuses_is_written_as_text_and_the_rest_of_its_batch_goe
     reply = dump(bot, channel, timeout=20)
     assert reply.startswith("Transcript up to date: 3 new messages")
     assert "Notion refused 1 block, written as plain text instead (Notion said:" in reply
-    assert [linked_ts(b) for b in transcript(bot) if linked_ts(b)] == [before, bad, after]
-    texts = lines(transcript(bot))
-    assert texts[1].endswith("· bob: see *the dashboard*") and texts[2].endswith("third, fine")
-    (refused,) = [b for b in transcript(bot) if linked_ts(b) == bad]
-    assert [i.get("href") for i in refused["paragraph"]["rich_text"]][1:] == [None]
+    assert top_level(bot) == [before, bad, after]
+    assert line(bot, bad).endswith("· bob: see *the dashboard*")
+    assert line(bot, after).endswith("third, fine")
+    # The refused block went in as plain text: only its first time keeps its link.
+    assert line_items(block_of(bot, bad), bad)[0]["href"]
     # The refusal is known to have written nothing: no in-flight write is left to settle.
     assert bot.services.store.unfinished_transcript_write(int(bot.incident(1).id)) is None
     bot.notion.refuse_blocks_containing()
@@ -169,7 +178,7 @@ def test_notion_rate_limits_pause_a_dump_and_it_resumes_with_nothing_lost(bot: B
     bot.notion.inject("blocks.children.append", status=529, retry_after=1, times=1)
 
     assert dump(bot, channel, timeout=30).startswith("Transcript up to date: 5 new messages")
-    assert [linked_ts(b) for b in transcript(bot) if linked_ts(b)] == posted
+    assert top_level(bot) == posted
 
 
 @pytest.mark.timeout(90)
@@ -184,9 +193,8 @@ def test_the_capped_history_tier_is_paged_through_not_failed(bot: Bot) -> None:
     bot.slack.capped_tier(window_s=0.5)  # one call per 0.5 s per method, 15 per page
 
     assert dump(bot, channel, timeout=80).startswith("Transcript up to date: 60 new messages")
-    blocks = [b for b in transcript(bot) if linked_ts(b)]
-    assert [linked_ts(b) for b in blocks] == top
-    assert [linked_ts(c) for c in blocks[0]["children"]] == replies
+    written, threads_written = threads([b for b in transcript(bot) if b["type"] == "paragraph"])
+    assert written == top and threads_written == {top[0]: replies}
     history = [c for c in bot.slack.calls if c.method == "conversations.history"]
     assert len([c for c in history if c.ok]) >= 3  # 15 a page
     assert any(c.status == 429 for c in bot.slack.calls)  # and the limit was met

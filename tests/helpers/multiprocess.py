@@ -17,11 +17,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO
 
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.formats.template import TRANSCRIPT_HEADING
-from bolt_app.transcript.render import linked_ts
+from bolt_app.transcript.render import linked_ts_all
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,15 +126,15 @@ def transcript_of(notion: FakeNotion, page_id: str) -> Transcript | None:
     if not headings:
         return None
     assert len(headings) == 1, f"{len(headings)} transcript headings on {page_id}"
-    return [
-        (_ts(block), [_ts(child) for child in block.get("children", [])])
-        for block in headings[0]["children"]
-        if block["type"] == "paragraph"
-    ]
-
-
-def _ts(block: dict[str, Any]) -> str:
-    return str(linked_ts(block))
+    messages: list[tuple[str, list[str]]] = []
+    for block in headings[0]["children"]:
+        if block["type"] != "paragraph":
+            continue
+        # Packed: one message per line; the block's children reply to its last line.
+        lines = linked_ts_all(block)
+        children = [ts for child in block.get("children", []) for ts in linked_ts_all(child)]
+        messages += [(ts, []) for ts in lines[:-1]] + [(lines[-1], children)]
+    return messages
 
 
 def pages_by_incident(notion: FakeNotion, data_source_id: str) -> dict[str, list[str]]:

@@ -16,7 +16,7 @@ from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.fake_slack.fake import FakeSlack
 from bolt_app.formats.template import TRANSCRIPT_HEADING
 from bolt_app.transcript.dump import ChannelProgress, TranscriptService
-from bolt_app.transcript.render import linked_ts
+from bolt_app.transcript.render import linked_ts_all
 from storage import Incident, Store
 from tests.helpers.children import Child
 from tests.helpers.factories import build_postmortem_service, declare
@@ -86,10 +86,16 @@ def assert_complete_once(world: World, expected: dict[str, list[str]]) -> None:
     tree = world.notion.children_tree(page["id"])
     (heading,) = [b for b in tree if FakeNotion.plain_text(b) == TRANSCRIPT_HEADING]
     blocks = [b for b in heading["children"] if b["type"] == "paragraph"]
-    assert [linked_ts(b) for b in blocks] == list(expected)
-    for block in blocks:
-        replies = [linked_ts(c) for c in block["children"]]
-        assert replies == expected[str(linked_ts(block))]
+    top: list[str] = []
+    replies: dict[str, list[str]] = {}
+    for block in blocks:  # packed: one message per line; children reply to the last one
+        lines = linked_ts_all(block)
+        top += lines
+        children = [ts for child in block.get("children") or [] for ts in linked_ts_all(child)]
+        if children:
+            replies[lines[-1]] = children
+    assert top == list(expected)
+    assert replies == {ts: r for ts, r in expected.items() if r}
 
 
 def landed_unrecorded(world: World, store: Store, incident: Incident) -> int:
@@ -100,7 +106,8 @@ def landed_unrecorded(world: World, store: Store, incident: Incident) -> int:
     tree = world.notion.children_tree(pages[0]["id"])
     heading = next(b for b in tree if FakeNotion.plain_text(b) == TRANSCRIPT_HEADING)
     recorded = store.transcript_ts(int(incident.id))
-    return sum(1 for b in heading["children"] if linked_ts(b) and linked_ts(b) not in recorded)
+    lines = [ts for b in heading["children"] for ts in linked_ts_all(b)]
+    return sum(1 for ts in lines if ts not in recorded)
 
 
 def worker(store_url: str, world: World, threads: int) -> Child:
@@ -123,7 +130,7 @@ def incident_with_channel(store: Store, world: World) -> Incident:
 def test_a_dump_killed_mid_way_is_completed_by_the_next_without_duplicates(
     store: Store, store_url: str, world: World
 ) -> None:
-    expected = seed(world, 1200, 40)
+    expected = seed(world, 4000, 40)  # several appends, even packed
     incident = incident_with_channel(store, world)
     world.notion.set_latency(0.3, "blocks.children.append")
     child = worker(store_url, world, threads=1)

@@ -98,7 +98,8 @@ def outline(tree: list[dict[str, Any]]) -> list[str]:
             detailed = text.strip().casefold() in DETAILED
             lines += _nested(block.get("children") or [], 1) if detailed else []
         elif detailed and text.strip():
-            lines.append(f"  {clip(text, WIDTH - 8)}")
+            # A transcript block packs one message per line.
+            lines += [f"  {clip(part, WIDTH - 8)}" for part in text.split("\n") if part.strip()]
             lines += _nested(block.get("children") or [], 2)
     return lines
 
@@ -109,7 +110,7 @@ def _nested(children: list[dict[str, Any]], depth: int) -> list[str]:
 
 def _walk(children: list[dict[str, Any]], depth: int) -> Iterator[str]:
     for child in children:
-        text = FakeNotion.plain_text(child)
-        if text.strip():
-            yield f"{'  ' * depth}{clip(text, WIDTH - 4 - 2 * depth)}"
+        for part in FakeNotion.plain_text(child).split("\n"):
+            if part.strip():
+                yield f"{'  ' * depth}{clip(part, WIDTH - 4 - 2 * depth)}"
         yield from _walk(child.get("children") or [], depth + 1)
