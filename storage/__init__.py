@@ -10,7 +10,14 @@ from storage.db import DatabaseConfig, parse_url, redact_url
 from storage.errors import NotFound, StoreError, StoreUnavailable
 from storage.locks import LockTimeout
 from storage.migrations import LATEST_VERSION as LATEST_SCHEMA_VERSION
-from storage.records import Artifact, ArtifactAttempt, Incident, IncidentEvent, TranscriptWrite
+from storage.records import (
+    Artifact,
+    ArtifactAttempt,
+    Incident,
+    IncidentEvent,
+    SlackMessage,
+    TranscriptWrite,
+)
 from storage.store import Store, open_store
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "IncidentEvent",
     "LockTimeout",
     "NotFound",
+    "SlackMessage",
     "Store",
     "StoreError",
     "StoreUnavailable",

@@ -214,6 +214,9 @@ class SlackMessage(BaseModel):
     extra = JSONTextField(null=True)
     deleted = BooleanField(default=False)
     event_ts = CharField(max_length=32)
+    #: The `event_ts` the page shows (`deleted` once the page shows a deletion); None
+    #: until the transcript rewrites the message after an edit or a deletion.
+    synced_event_ts = CharField(max_length=32, null=True)
     captured_at = DateTimeField()
     updated_at = DateTimeField()
 

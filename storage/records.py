@@ -103,5 +103,6 @@ class SlackMessage(Record):
     extra: dict[str, Any] | None
     deleted: bool
     event_ts: str
+    synced_event_ts: str | None
     captured_at: datetime
     updated_at: datetime

@@ -622,6 +622,14 @@ class Store:
         )
         return inserted > 0
 
+    def mark_synced(self, incident_id: int, versions: dict[str, str]) -> None:
+        """Note which version (`event_ts`, or "deleted") of each message the page shows."""
+        with self.atomic():
+            for ts, version in versions.items():
+                m.SlackMessage.update(synced_event_ts=version).where(
+                    (m.SlackMessage.incident == incident_id) & (m.SlackMessage.ts == ts)
+                ).execute()
+
     def captured_messages(self, incident_id: int) -> list[SlackMessage]:
         """Every captured message of the incident, tombstones included, oldest first."""
         with self.session():

@@ -418,6 +418,19 @@ def children_of(block: Block) -> list[Block]:
     return list(children)
 
 
+def request_item(item: RichText) -> RichText:
+    """A rich-text item as Notion answered it, in the form a request sends back."""
+    if item.get("type") != "text":
+        return item
+    body = item.get("text") or {}
+    out: RichText = {"type": "text", "text": {"content": body.get("content", "")}}
+    if body.get("link"):
+        out["text"]["link"] = body["link"]
+    if item.get("annotations"):
+        out["annotations"] = item["annotations"]
+    return out
+
+
 def plain_copy(block: Block) -> Block:
     """The same words as a bare paragraph: no annotations, no links but each line's first.
 

@@ -50,6 +50,8 @@ class Settings:
     incident_number_start: int = 1
     incident_announce_channel: str | None = None
     reconcile_interval_seconds: float = 60.0
+    #: How soon an edit or a deletion reaches the page; 0: only dumps write.
+    transcript_sync_seconds: float = 10.0
     postmortem_template: str | None = None
     notion_timeout_seconds: float = 15.0
     log_level: str = "INFO"
@@ -155,6 +157,13 @@ def _port(raw: str) -> int:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError(raw)
+    return value
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if not value > 0:
@@ -248,6 +257,9 @@ def _parse(env: _Reader) -> Settings:
         ),
         reconcile_interval_seconds=env.parsed(
             "RECONCILE_INTERVAL_SECONDS", 60.0, _positive_float, "a number of seconds above 0"
+        ),
+        transcript_sync_seconds=env.parsed(
+            "TRANSCRIPT_SYNC_SECONDS", 10.0, _non_negative_float, "a number of seconds, 0 or more"
         ),
         postmortem_template=env.parsed(
             "POSTMORTEM_TEMPLATE", None, _existing_file, "the path of an existing Markdown file"

@@ -119,6 +119,7 @@ def build_services(
         clock=clock,
         jobs=dumps,
         summary=_draft_summary(settings, store, notion, clock, incidents),
+        sync_seconds=settings.transcript_sync_seconds,
     )
     # A change to mitigated, resolved or postmortem starts a dump.
     lifecycle.status_hooks.append(transcript.on_status_change)
@@ -138,6 +139,7 @@ def build_services(
             in_channel=incidents.in_channel,
             own_ids=lambda: {i for i in (slack.bot_user_id, slack.bot_id) if i},
             clock=clock,
+            changed=transcript.changes.soon,
         ),
         dumps=dumps,
     )

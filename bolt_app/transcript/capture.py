@@ -40,11 +40,14 @@ class CaptureService:
         in_channel: Callable[[str], Incident | None],
         own_ids: Callable[[], set[str]],
         clock: Clock,
+        changed: Callable[[Incident], None] = lambda _incident: None,
     ) -> None:
         self.store = store
         self.in_channel = in_channel
         self.own_ids = own_ids
         self.clock = clock
+        #: Called after an edit or a deletion is stored, so the page follows it.
+        self.changed = changed
 
     def record(self, event: dict[str, Any], event_id: str | None) -> bool:
         """Store one `message` event; False if it was ignored or applied before."""
@@ -56,21 +59,25 @@ class CaptureService:
         event_ts = str(event.get("event_ts") or event.get("ts") or "0")
         if subtype == "message_deleted":
             previous = event.get("previous_message") or {}
-            return self._delete(
+            return self._changed(
                 incident,
-                channel,
-                str(event.get("deleted_ts") or ""),
-                previous.get("thread_ts"),
-                event_id,
-                event_ts,
+                self._delete(
+                    incident,
+                    channel,
+                    str(event.get("deleted_ts") or ""),
+                    previous.get("thread_ts"),
+                    event_id,
+                    event_ts,
+                ),
             )
         message = (event.get("message") or {}) if subtype == "message_changed" else event
         if not message.get("ts") or self._is_ours(message):
             return False
         if message.get("subtype") == "tombstone":
-            return self._delete(
+            deleted = self._delete(
                 incident, channel, str(message["ts"]), message.get("thread_ts"), event_id, event_ts
             )
+            return self._changed(incident, deleted)
         applied = self.store.capture_message(
             event_id=event_id,
             incident_id=int(incident.id),
@@ -84,6 +91,11 @@ class CaptureService:
             log.debug(
                 "captured %s of incident %s", message.get("subtype") or "a message", incident.id
             )
+        return self._changed(incident, applied) if subtype == "message_changed" else applied
+
+    def _changed(self, incident: Incident, applied: bool) -> bool:
+        if applied:
+            self.changed(incident)
         return applied
 
     def _delete(

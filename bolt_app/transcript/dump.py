@@ -41,6 +41,7 @@ from bolt_app.formats.template import TRANSCRIPT_HEADING, is_transcript_heading
 from bolt_app.incidents.artifacts import wait_until_settled
 from bolt_app.incidents.postmortem import PostmortemService
 from bolt_app.transcript import render
+from bolt_app.transcript.changes import ChangeSync
 from bolt_app.transcript.summary import DraftSummary
 from bolt_app.transcript.timeline import EVENT_PREFIX, Timeline, record_pin
 from storage import Incident, LockTimeout, Store
@@ -317,6 +318,7 @@ class TranscriptService:
         clock: Clock,
         jobs: Jobs | None = None,
         summary: DraftSummary | None = None,
+        sync_seconds: float = 0.0,
     ) -> None:
         self.store = store
         self.jobs = jobs
@@ -327,6 +329,15 @@ class TranscriptService:
         self.timeline = Timeline(store, notion, clock)
         #: The optional AI draft summary (None unless the LLM_* settings are set).
         self.summary = summary
+        #: Edits and deletions of messages already in the page (see `changes`).
+        self.changes = ChangeSync(
+            store=store,
+            notion=notion,
+            line=self._line,
+            lock_name=lambda incident_id: f"{LOCK_PREFIX}:{incident_id}",
+            jobs=jobs,
+            interval=sync_seconds,
+        )
 
     # -- requests and the one dumper -------------------------------------------------------
 
@@ -481,6 +492,7 @@ class TranscriptService:
         events = self.timeline.sync(
             incident, str(page.external_id), top, set(recorded.keys()), self.slack.user_name
         )
+        self.changes.sync(incident)  # edits and deletions of what was written before
         if plan.messages and self.summary is not None:  # never raises; skips private ones
             self.summary.refresh(incident, str(page.external_id), heading_id)
         log.info(
@@ -829,7 +841,7 @@ class TranscriptService:
         if not lines or lines[-1] == parent_ts:
             return block_id
         block = self.notion.retrieve_block(block_id)
-        rich = [_request_item(item) for item in nb.rich_text_of(block)]
+        rich = [nb.request_item(item) for item in nb.rich_text_of(block)]
         cut = next(i for i, ts in render.line_starts(rich) if float(ts) > float(parent_ts))
         head, tail = _without_break(rich[:cut]), rich[cut:]
         before = [ts for ts in lines if float(ts) <= float(parent_ts)]
@@ -868,19 +880,6 @@ class TranscriptService:
 def _is_ts(key: str) -> bool:
     """A message's key (a Slack ts), not a date line's or a timeline event's."""
     return not key.startswith(("day:", EVENT_PREFIX))
-
-
-def _request_item(item: RichText) -> RichText:
-    """A rich-text item as Notion answered it, in the form a request sends."""
-    if item.get("type") != "text":
-        return item
-    text = item.get("text") or {}
-    out: RichText = {"type": "text", "text": {"content": text.get("content", "")}}
-    if text.get("link"):
-        out["text"]["link"] = text["link"]
-    if item.get("annotations"):
-        out["annotations"] = item["annotations"]
-    return out
 
 
 def _without_break(items: list[RichText]) -> list[RichText]:
