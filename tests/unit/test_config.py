@@ -39,6 +39,9 @@ def test_defaults() -> None:
     assert numbering.label(42) == "INC-42"
     assert numbering.channel_prefix == "inc"
     assert settings.reconcile_interval_seconds == 60
+    assert settings.transcript_sync_seconds == 10
+    zero = load_settings(settings_with(TRANSCRIPT_SYNC_SECONDS="0"), dotenv_path=None)
+    assert zero.transcript_sync_seconds == 0  # only dumps write
     assert settings.incident_number_start == 1
     assert settings.incident_announce_channel is None
 
@@ -87,6 +90,7 @@ def test_every_setting_is_read() -> None:
         ("INCIDENT_NUMBER_START", "0", "INCIDENT_NUMBER_START is malformed"),
         ("INCIDENT_ANNOUNCE_CHANNEL", "#general", "INCIDENT_ANNOUNCE_CHANNEL is malformed"),
         ("RECONCILE_INTERVAL_SECONDS", "soon", "RECONCILE_INTERVAL_SECONDS is malformed"),
+        ("TRANSCRIPT_SYNC_SECONDS", "-1", "TRANSCRIPT_SYNC_SECONDS is malformed"),
         ("POSTMORTEM_TEMPLATE", "/no/such/file.md", "POSTMORTEM_TEMPLATE is malformed"),
         ("SLACK_API_BASE_URL", "slack.com/api", "SLACK_API_BASE_URL is malformed"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL is malformed"),
