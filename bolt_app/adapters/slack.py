@@ -268,9 +268,15 @@ class SlackGateway:
             self._names[user] = name
         return name
 
-    def history(self, channel: str) -> Iterator[dict[str, Any]]:
-        """Every top-level message of the channel, newest first, following cursors."""
-        for page in self._pages("conversations.history", channel=channel, limit=HISTORY_PAGE_SIZE):
+    def history(self, channel: str, oldest: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every top-level message of the channel (after `oldest`), newest first."""
+        pages = self._pages(
+            "conversations.history",
+            channel=channel,
+            limit=HISTORY_PAGE_SIZE,
+            **({"oldest": oldest} if oldest else {}),
+        )
+        for page in pages:
             yield from page.get("messages", [])
 
     def replies(

@@ -42,11 +42,22 @@ class PingTimeoutClient(SocketModeClient):
     """slack_sdk's websocket-client Socket Mode client, plus a `ping_timeout`."""
 
     ping_timeout: float = 2.0
+    #: Called (quickly: it is the receive thread) whenever a new connection starts.
+    on_session_start: list[Callable[[], None]]
 
     def _run_current_session(self) -> None:
         session = self.current_session
         if session is None:
             return
+        fresh = id(session) != getattr(self, "_announced_session", None)
+        if fresh:
+            # slack_sdk runs this every 0.5 s; the hooks run once per new connection.
+            self._announced_session = id(session)
+            for hook in list(self.on_session_start):
+                try:
+                    hook()
+                except Exception:  # a hook must never stop the connection
+                    self.logger.exception("a Socket Mode session-start hook failed")
         try:
             self.logger.info("Starting to receive messages from a new connection")
             session.run_forever(ping_interval=self.ping_interval, ping_timeout=self.ping_timeout)
@@ -82,6 +93,7 @@ class PingTimeoutHandler(SocketModeHandler):
             concurrency=concurrency,
         )
         self.client.ping_timeout = ping_timeout
+        self.client.on_session_start = []
         self.client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
 
 

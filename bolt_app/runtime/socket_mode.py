@@ -11,13 +11,13 @@ seconds and a `disconnect` refresh never stalls. slack_sdk does not expose `ping
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.socket_mode.websocket_client import SocketModeClient
 
 from bolt_app.listeners import register_listeners
-from bolt_app.runtime.slack_internals import PingTimeoutHandler
+from bolt_app.runtime.slack_internals import PingTimeoutClient, PingTimeoutHandler
 from bolt_app.services import Services
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,8 @@ class SocketRunner:
         )
 
     @property
-    def client(self) -> SocketModeClient:
-        return self.handler.client
+    def client(self) -> PingTimeoutClient:
+        return cast(PingTimeoutClient, self.handler.client)
 
     def connect(self) -> None:
         """Open the socket and return; the client's threads keep it alive."""

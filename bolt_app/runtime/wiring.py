@@ -121,6 +121,15 @@ def build_services(
         summary=_draft_summary(settings, store, notion, clock, incidents),
         sync_seconds=settings.transcript_sync_seconds,
     )
+    # The live transcript: captured messages reach the page; a gap is filled from Slack.
+    capture = CaptureService(
+        store=store,
+        in_channel=incidents.in_channel,
+        own_ids=lambda: {i for i in (slack.bot_user_id, slack.bot_id) if i},
+        clock=clock,
+        changed=transcript.changes.soon,
+    )
+    transcript.fill_gaps = lambda incident: capture.fill_gaps(incident, slack)
     # A change to mitigated, resolved or postmortem starts a dump.
     lifecycle.status_hooks.append(transcript.on_status_change)
     return Services(
@@ -134,13 +143,7 @@ def build_services(
         commands=Jobs("commands", COMMAND_WORKERS),
         parallel=parallel,
         transcript=transcript,
-        capture=CaptureService(
-            store=store,
-            in_channel=incidents.in_channel,
-            own_ids=lambda: {i for i in (slack.bot_user_id, slack.bot_id) if i},
-            clock=clock,
-            changed=transcript.changes.soon,
-        ),
+        capture=capture,
         dumps=dumps,
     )
 
@@ -198,6 +201,7 @@ def start_bot(settings: Settings, *, store: Store | None = None) -> BotProcess:
         app = build_app(services, client)
         runner = SocketRunner(app, settings.slack_app_token)
         envelope_log.attach(runner.client, app, services)
+        runner.client.on_session_start.append(lambda: _catch_up(services))
         runner.connect()
     except BaseException:
         services.close(timeout=1.0)
@@ -207,6 +211,15 @@ def start_bot(settings: Settings, *, store: Store | None = None) -> BotProcess:
     reconciler.start()
     log.info("connected in Socket Mode; waiting for /incident")
     return BotProcess(settings, services, app, runner, reconciler, health)
+
+
+def _catch_up(services: Services) -> None:
+    """A new Socket Mode connection (start-up or reconnect): events may have been missed,
+    so each open incident's transcript fills the gap from Slack's history and syncs."""
+    services.transcript.connected()
+    for incident in services.incidents.open_incidents():
+        if incident.channel_id is not None:
+            services.transcript.changes.soon(incident)
 
 
 def _check_slack_token(services: Services) -> None:

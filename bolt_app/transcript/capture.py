@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from bolt_app.adapters.slack import SlackGateway
 from bolt_app.core.clock import Clock
 from storage import Incident, Store
 
@@ -46,7 +47,7 @@ class CaptureService:
         self.in_channel = in_channel
         self.own_ids = own_ids
         self.clock = clock
-        #: Called after an edit or a deletion is stored, so the page follows it.
+        #: Called after a message, an edit or a deletion is stored, so the page follows.
         self.changed = changed
 
     def record(self, event: dict[str, Any], event_id: str | None) -> bool:
@@ -91,7 +92,63 @@ class CaptureService:
             log.debug(
                 "captured %s of incident %s", message.get("subtype") or "a message", incident.id
             )
-        return self._changed(incident, applied) if subtype == "message_changed" else applied
+        return self._changed(incident, applied)
+
+    def fill_gaps(self, incident: Incident, slack: SlackGateway) -> int:
+        """Capture what Slack has that the store lacks; how many messages it applied.
+
+        Reads `conversations.history` after the newest captured message (all of it the
+        first time), and `conversations.replies` only for threads there whose
+        `latest_reply` is newer than their newest captured reply. A message posted while
+        no bot was running is captured here; it runs at an incident's first sync and
+        after every (re)connection, never in steady state.
+        """
+        channel = str(incident.channel_id or "")
+        if not channel:
+            return 0
+        rows = self.store.captured_messages(int(incident.id))
+        tops = [r.ts for r in rows if r.thread_ts in (None, r.ts)]
+        newest = max(tops, key=float) if tops else None
+        newest_reply: dict[str, str] = {}
+        for row in rows:
+            is_reply = row.thread_ts is not None and row.thread_ts != row.ts
+            if is_reply and float(row.ts) > float(newest_reply.get(str(row.thread_ts), "0")):
+                newest_reply[str(row.thread_ts)] = row.ts
+        count = 0
+        for message in slack.history(channel, oldest=newest):
+            count += self._fill(incident, channel, message)
+            ts, latest = str(message.get("ts") or ""), message.get("latest_reply")
+            if ts and message.get("reply_count") and latest is not None:
+                after = newest_reply.get(ts)
+                if after is None or float(str(latest)) > float(after):
+                    for reply in slack.replies(channel, ts, oldest=after):
+                        count += self._fill(incident, channel, reply)
+        if count:
+            log.info("gap fill captured %d message(s) of incident %s", count, incident.id)
+        return count
+
+    def _fill(self, incident: Incident, channel: str, message: dict[str, Any]) -> int:
+        if not message.get("ts") or self._is_ours(message):
+            return 0
+        edited = (message.get("edited") or {}).get("ts")
+        event_ts = str(edited or message["ts"])
+        if message.get("subtype") == "tombstone":
+            return int(
+                self._delete(
+                    incident, channel, str(message["ts"]), message.get("thread_ts"), None, event_ts
+                )
+            )
+        return int(
+            self.store.capture_message(
+                event_id=None,
+                incident_id=int(incident.id),
+                channel_id=channel,
+                ts=str(message["ts"]),
+                fields=message_fields(message),
+                event_ts=event_ts,
+                now=self.clock(),
+            )
+        )
 
     def _changed(self, incident: Incident, applied: bool) -> bool:
         if applied:

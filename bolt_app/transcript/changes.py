@@ -44,8 +44,11 @@ class ChangeSync:
         lock_name: Callable[[int], str],
         jobs: Jobs | None,
         interval: float,
+        on_due: Callable[[Incident], object] | None = None,
     ) -> None:
         self.store = store
+        #: What a due sync runs, under the incident's transcript lock (default: `sync`).
+        self.on_due = on_due or self.sync
         self.notion = notion
         self.line = line
         self.lock_name = lock_name
@@ -83,7 +86,7 @@ class ChangeSync:
     def _run(self, incident: Incident) -> None:
         try:
             with self.store.lock(self.lock_name(int(incident.id)), timeout=0):
-                self.sync(incident)
+                self.on_due(incident)
         except LockTimeout:  # a dump holds the transcript; look again after it
             self.soon(incident)
 

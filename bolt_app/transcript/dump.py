@@ -23,6 +23,7 @@ reconciler finishes requests a dead process left behind.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from bolt_app.formats.template import TRANSCRIPT_HEADING, is_transcript_heading
 from bolt_app.incidents.artifacts import wait_until_settled
 from bolt_app.incidents.postmortem import PostmortemService
 from bolt_app.transcript import render
-from bolt_app.transcript.changes import ChangeSync
+from bolt_app.transcript.changes import ChangeSync, as_message
 from bolt_app.transcript.summary import DraftSummary
 from bolt_app.transcript.timeline import EVENT_PREFIX, Timeline, record_pin
 from storage import Incident, LockTimeout, Store
@@ -337,9 +338,39 @@ class TranscriptService:
             lock_name=lambda incident_id: f"{LOCK_PREFIX}:{incident_id}",
             jobs=jobs,
             interval=sync_seconds,
+            on_due=self._sync_live,
         )
+        #: Fills the store from Slack's history (`CaptureService.fill_gaps`); set by wiring.
+        self.fill_gaps: Callable[[Incident], int] | None = None
+        #: Incidents whose capture this process knows to be complete since it connected.
+        self._gap_free: set[int] = set()
+        self._gap_lock = threading.Lock()
 
     # -- requests and the one dumper -------------------------------------------------------
+
+    # -- the live transcript ------------------------------------------------------------------
+
+    def connected(self) -> None:
+        """A new Socket Mode connection: events may have been missed, so every incident's
+        next live sync fills the gap from Slack's history first."""
+        with self._gap_lock:
+            self._gap_free.clear()
+
+    def _sync_live(self, incident: Incident) -> None:
+        """Bring the page in line with the captured messages (the transcript lock is held).
+
+        Reads Slack only to fill a gap: at the incident's first sync in this process and
+        after a reconnection. In steady state the store alone says what to write.
+        """
+        incident = self.store.get_incident(int(incident.id)) or incident
+        incident_id = int(incident.id)
+        with self._gap_lock:
+            gap_free = incident_id in self._gap_free
+        if not gap_free and self.fill_gaps is not None:
+            self.fill_gaps(incident)
+            with self._gap_lock:
+                self._gap_free.add(incident_id)
+        self._dump_once(incident, NoProgress(), live=True)
 
     def written_count(self, incident: Incident) -> int:
         """How many messages (and timeline lines) are already in the page."""
@@ -467,14 +498,17 @@ class TranscriptService:
 
     # -- one pass ----------------------------------------------------------------------------
 
-    def _dump_once(self, incident: Incident, progress: Progress) -> DumpResult:
+    def _dump_once(
+        self, incident: Incident, progress: Progress, *, live: bool = False
+    ) -> DumpResult:
         incident = self.store.get_incident(int(incident.id)) or incident
         channel = str(incident.channel_id or "")
         if not channel:
             raise FirebreakError("The incident has no channel yet; try again in a moment.")
         page = self.postmortem.ensure_page(incident).artifact
         try:
-            self.postmortem.ensure_bookmark(incident, page)
+            if not live:  # a live sync costs no Slack call; dumps and reconcile check it
+                self.postmortem.ensure_bookmark(incident, page)
         except FirebreakError as error:  # never blocks the transcript; reconcile retries it
             log.warning("bookmark for incident %s still failing: %s", incident.id, error)
         self._settle_unfinished_write(int(incident.id))
@@ -482,7 +516,11 @@ class TranscriptService:
         heading_id = self._heading(incident, str(page.external_id), top)
         self._adopt_unfinished(incident, str(page.external_id), heading_id, top)
         recorded = self._recorded(int(incident.id))
-        plan = self._plan(incident, channel, recorded)
+        plan = (
+            self._plan_from_store(incident, channel, recorded)
+            if live
+            else self._plan(incident, channel, recorded)
+        )
         progress.start(plan.messages)
         refused: list[str] = []
         done = self._write_units(incident, heading_id, plan.units, progress, plan.messages, refused)
@@ -493,7 +531,7 @@ class TranscriptService:
             incident, str(page.external_id), top, set(recorded.keys()), self.slack.user_name
         )
         self.changes.sync(incident)  # edits and deletions of what was written before
-        if plan.messages and self.summary is not None:  # never raises; skips private ones
+        if plan.messages and self.summary is not None and not live:  # never raises
             self.summary.refresh(incident, str(page.external_id), heading_id)
         log.info(
             "dump of incident %s: %d new message(s), %d event(s)",
@@ -626,6 +664,49 @@ class TranscriptService:
             if replies:
                 group.close(replies, [self._line(channel, r) for r in replies])
             count += 1 + len(replies)
+        group.close()
+        return _Plan(units, late, count)
+
+    def _plan_from_store(self, incident: Incident, channel: str, recorded: dict[str, str]) -> _Plan:
+        """The same plan as `_plan`, from the captured messages instead of Slack's history."""
+        bot_user, bot_id = self.slack.bot_user_id, self.slack.bot_id
+        rows = self.store.captured_messages(int(incident.id))
+        replies: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            if row.thread_ts and row.thread_ts != row.ts and not row.deleted:
+                replies.setdefault(row.thread_ts, []).append(as_message(row))
+        units: list[_Unit] = []
+        group = _Group(units)
+        late: dict[str, list[dict[str, Any]]] = {}
+        days: set[str] = set()
+        count = 0
+        for row in rows:
+            if row.thread_ts and row.thread_ts != row.ts:
+                continue  # a reply (a broadcast shows once, in its thread)
+            message = as_message(row)
+            thread = [
+                r
+                for r in replies.get(row.ts, [])
+                if str(r["ts"]) not in recorded and _is_kept(r, bot_user, bot_id)
+            ]
+            message["reply_count"] = len(replies.get(row.ts, []))
+            if not _is_kept(message, bot_user, bot_id):
+                continue
+            ts = row.ts
+            if ts in recorded:
+                if thread:
+                    late[ts] = thread
+                    count += len(thread)
+                continue
+            day = render.day_key(render.ts_datetime(ts).date())
+            if day not in recorded and day not in days:
+                days.add(day)
+                group.close()
+                units.append(_Unit([day], render.date_block(render.ts_datetime(ts).date())))
+            group.add(ts, self._line(channel, message))
+            if thread:
+                group.close(thread, [self._line(channel, r) for r in thread])
+            count += 1 + len(thread)
         group.close()
         return _Plan(units, late, count)
 

@@ -9,8 +9,9 @@ import pytest
 
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.harness import Bot
+from bolt_app.transcript.render import linked_ts_all
 from tests.e2e.conftest import MakeBot
-from tests.e2e.test_transcript_e2e import declare, dump, transcript
+from tests.e2e.test_transcript_e2e import declare, dump, threads, transcript
 
 BASE = 1_790_000_000.0
 READS = ("conversations.history", "conversations.replies")
@@ -42,6 +43,17 @@ def live(bot: Bot) -> str:
     return channel
 
 
+def steady(bot: Bot, channel: str, *messages: str) -> int:
+    """Wait until the live sync wrote `messages` (its first sync fills the gap from
+    Slack's history once); returns the Slack reads so far, the steady state's start."""
+    bot.slack.wait_for(lambda: set(messages) <= set(top_level(bot)), timeout=10)
+    return reads(bot)
+
+
+def top_level(bot: Bot) -> list[str]:
+    return [ts for b in transcript(bot) for ts in linked_ts_all(b)]
+
+
 def reads(bot: Bot) -> int:
     return sum(bot.slack.count(method) for method in READS)
 
@@ -49,9 +61,9 @@ def reads(bot: Bot) -> int:
 def test_an_edit_rewrites_the_line_in_place_within_the_interval(bot: Bot) -> None:
     channel = live(bot)
     first = bot.slack.post(channel, "U0ALICE", "error rate 38%", ts=stamp(1))
-    bot.slack.post(channel, "U0BOB", "rolling back", ts=stamp(2))
-    dump(bot, channel)
-    blocks_before, before = len(transcript(bot)), reads(bot)
+    second = bot.slack.post(channel, "U0BOB", "rolling back", ts=stamp(2))
+    before = steady(bot, channel, first, second)
+    blocks_before = len(transcript(bot))
 
     bot.slack.edit_message(channel, first, "error rate 38% on checkout only")
     bot.slack.wait_for(lambda: "error rate 38% on checkout only" in page_text(bot), timeout=10)
@@ -66,9 +78,8 @@ def test_a_deleted_secret_leaves_the_page_within_the_interval(bot: Bot) -> None:
     secret = bot.slack.post(channel, "U0BOB", "token is xoxp-123-SECRET", ts=stamp(2))
     parent = bot.slack.post(channel, "U0ALICE", "thread", ts=stamp(3))
     reply = bot.slack.post(channel, "U0BOB", "the key AKIA-SECRET-2", thread_ts=parent, ts=stamp(4))
-    dump(bot, channel)
-    assert "SECRET" in page_text(bot)
-    before = reads(bot)
+    before = steady(bot, channel, secret, parent)
+    bot.slack.wait_for(lambda: "AKIA-SECRET-2" in page_text(bot), timeout=10)
 
     bot.slack.delete_message(channel, secret)
     bot.slack.delete_message(channel, reply)
@@ -92,3 +103,61 @@ def test_with_no_interval_only_a_dump_writes_the_change(
         assert "first words" in page_text(bot)
         dump(bot, channel)
         assert "better words" in page_text(bot) and "first words" not in page_text(bot)
+
+
+def test_messages_replies_broadcasts_and_alerts_appear_live_without_a_dump(bot: Bot) -> None:
+    channel = live(bot)
+    first = bot.slack.post(channel, "U0ALICE", "checkout 502s", ts=stamp(1))
+    steady(bot, channel, first)
+    parent = bot.slack.post(channel, "U0BOB", "deploy web-4812 at 14:00", ts=stamp(2))
+    alert = bot.slack.post(
+        channel,
+        None,
+        "",
+        subtype="bot_message",
+        bot_id="B0PAGER",
+        username="PagerDuty",
+        attachments=[{"title": "High error rate"}],
+        ts=stamp(3),
+    )
+    reply = bot.slack.post(channel, "U0ALICE", "rolling it back", thread_ts=parent, ts=stamp(4))
+    broadcast = bot.slack.post(
+        channel, "U0ALICE", "rolled back", thread_ts=parent, reply_broadcast=True, ts=stamp(5)
+    )
+    late = bot.slack.post(channel, "U0BOB", "re: 502s", thread_ts=first, ts=stamp(6))
+
+    def written() -> bool:
+        top, replies = threads([b for b in transcript(bot) if b["type"] == "paragraph"])
+        return top == [first, parent, alert] and replies == {
+            first: [late],
+            parent: [reply, broadcast],
+        }
+
+    bot.slack.wait_for(written, timeout=10)
+    assert "PagerDuty: High error rate" in page_text(bot)
+
+
+@pytest.mark.timeout(120)
+def test_200_messages_flow_live_with_no_history_or_replies_calls(bot: Bot) -> None:
+    channel = live(bot)
+    steady_from = steady(bot, channel, bot.slack.post(channel, "U0ALICE", "start", ts=stamp(0)))
+    posted = []
+    for i in range(200):
+        parent = posted[-1] if i % 10 == 9 else None
+        posted.append(
+            bot.slack.post(channel, "U0BOB", f"update {i}", thread_ts=parent, ts=stamp(1 + i))
+        )
+    bot.slack.wait_for(lambda: len(bot.services.store.transcript_ts(1)) >= 201, timeout=60)
+    top, replies = threads([b for b in transcript(bot) if b["type"] == "paragraph"])
+    assert len(top) + sum(len(r) for r in replies.values()) == 201
+    assert reads(bot) == steady_from  # zero conversations.history / .replies calls
+
+
+def test_messages_missed_while_disconnected_appear_after_the_reconnect(bot: Bot) -> None:
+    channel = live(bot)
+    steady(bot, channel, bot.slack.post(channel, "U0ALICE", "before"))
+    bot.slack.message_events = False  # as if the events were never delivered
+    missed = [bot.slack.post(channel, "U0BOB", f"missed {i}") for i in range(3)]
+    bot.slack.message_events = True
+    bot.slack.drop_sockets()  # the client reconnects; a new session fills the gap
+    bot.slack.wait_for(lambda: set(missed) <= set(top_level(bot)), timeout=20)
