@@ -271,6 +271,44 @@ def _pack_sizes(lines: Sequence[list[RichText]]) -> list[int]:
     return sizes
 
 
+class _PlanBuilder:
+    """Turns messages, oldest first, into a `_Plan`: date lines, packed groups, late replies."""
+
+    def __init__(
+        self, recorded: dict[str, str], line: Callable[[dict[str, Any]], list[RichText]]
+    ) -> None:
+        self.recorded = recorded
+        self.line = line
+        self.units: list[_Unit] = []
+        self.group = _Group(self.units)
+        self.late_replies: dict[str, list[dict[str, Any]]] = {}
+        self.days: set[str] = set()
+        self.count = 0
+
+    def late(self, ts: str, replies: list[dict[str, Any]]) -> None:
+        """New replies to a message already written."""
+        if replies:
+            self.late_replies[ts] = replies
+            self.count += len(replies)
+
+    def message(self, message: dict[str, Any], replies: list[dict[str, Any]]) -> None:
+        """A new top-level message, with its thread's replies (all new)."""
+        ts = str(message["ts"])
+        day = render.day_key(render.ts_datetime(ts).date())
+        if day not in self.recorded and day not in self.days:
+            self.days.add(day)
+            self.group.close()
+            self.units.append(_Unit([day], render.date_block(render.ts_datetime(ts).date())))
+        self.group.add(ts, self.line(message))
+        if replies:
+            self.group.close(replies, [self.line(r) for r in replies])
+        self.count += 1 + len(replies)
+
+    def done(self) -> _Plan:
+        self.group.close()
+        return _Plan(self.units, self.late_replies, self.count)
+
+
 @dataclass
 class _Plan:
     units: list[_Unit]
@@ -637,11 +675,7 @@ class TranscriptService:
         last_reply = self._last_replies(int(incident.id))
         history = list(self.slack.history(channel))
         history.reverse()
-        units: list[_Unit] = []
-        group = _Group(units)
-        late: dict[str, list[dict[str, Any]]] = {}
-        days: set[str] = set()
-        count = 0
+        plan = _PlanBuilder(recorded, lambda m: self._line(channel, m))
         for message in history:
             ts = str(message["ts"])
             if message.get("subtype") == "thread_broadcast" or not _is_kept(
@@ -649,23 +683,10 @@ class TranscriptService:
             ):
                 continue
             if ts in recorded:
-                newer = self._new_replies(channel, message, last_reply.get(ts, ts), recorded)
-                if newer:
-                    late[ts] = newer
-                    count += len(newer)
-                continue
-            replies = self._new_replies(channel, message, ts, recorded)
-            day = render.day_key(render.ts_datetime(ts).date())
-            if day not in recorded and day not in days:
-                days.add(day)
-                group.close()
-                units.append(_Unit([day], render.date_block(render.ts_datetime(ts).date())))
-            group.add(ts, self._line(channel, message))
-            if replies:
-                group.close(replies, [self._line(channel, r) for r in replies])
-            count += 1 + len(replies)
-        group.close()
-        return _Plan(units, late, count)
+                plan.late(ts, self._new_replies(channel, message, last_reply.get(ts, ts), recorded))
+            else:
+                plan.message(message, self._new_replies(channel, message, ts, recorded))
+        return plan.done()
 
     def _plan_from_store(self, incident: Incident, channel: str, recorded: dict[str, str]) -> _Plan:
         """The same plan as `_plan`, from the captured messages instead of Slack's history."""
@@ -675,11 +696,7 @@ class TranscriptService:
         for row in rows:
             if row.thread_ts and row.thread_ts != row.ts and not row.deleted:
                 replies.setdefault(row.thread_ts, []).append(as_message(row))
-        units: list[_Unit] = []
-        group = _Group(units)
-        late: dict[str, list[dict[str, Any]]] = {}
-        days: set[str] = set()
-        count = 0
+        plan = _PlanBuilder(recorded, lambda m: self._line(channel, m))
         for row in rows:
             if row.thread_ts and row.thread_ts != row.ts:
                 continue  # a reply (a broadcast shows once, in its thread)
@@ -692,23 +709,11 @@ class TranscriptService:
             message["reply_count"] = len(replies.get(row.ts, []))
             if not _is_kept(message, bot_user, bot_id):
                 continue
-            ts = row.ts
-            if ts in recorded:
-                if thread:
-                    late[ts] = thread
-                    count += len(thread)
-                continue
-            day = render.day_key(render.ts_datetime(ts).date())
-            if day not in recorded and day not in days:
-                days.add(day)
-                group.close()
-                units.append(_Unit([day], render.date_block(render.ts_datetime(ts).date())))
-            group.add(ts, self._line(channel, message))
-            if thread:
-                group.close(thread, [self._line(channel, r) for r in thread])
-            count += 1 + len(thread)
-        group.close()
-        return _Plan(units, late, count)
+            if row.ts in recorded:
+                plan.late(row.ts, thread)
+            else:
+                plan.message(message, thread)
+        return plan.done()
 
     def _last_replies(self, incident_id: int) -> dict[str, str]:
         """Thread ts -> the newest reply ts already written."""
