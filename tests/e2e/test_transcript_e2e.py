@@ -317,7 +317,11 @@ def test_a_declare_during_a_10000_message_dump_still_acks_fast(bot: Bot) -> None
         latencies.append(bot.slack.wait_for_ack(declare_envelope, timeout=5).latency_s)
     assert not bot.services.dumps.idle()  # the dump was still running throughout
 
-    assert statistics.median(latencies) < 0.1, latencies
+    # The ack never waits for the dump. The bound is loose on purpose: FakeNotion runs in
+    # this process and parses each packed append (up to 400 KB) on the same GIL, so on a
+    # loaded 2-core machine a median near 0.1 s is noise, not the bot (bench.ack measures
+    # ack latency; Slack allows 3 s).
+    assert statistics.median(latencies) < 0.3, latencies
     bot.wait_reply(envelope, "Transcript up to date", timeout=120)
 
 
