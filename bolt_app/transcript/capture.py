@@ -74,12 +74,27 @@ class CaptureService:
         message = (event.get("message") or {}) if subtype == "message_changed" else event
         if not message.get("ts") or self._is_ours(message):
             return False
+        applied = self._store(incident, channel, message, event_id, event_ts)
+        if applied:
+            log.debug(
+                "captured %s of incident %s", message.get("subtype") or "a message", incident.id
+            )
+        return self._changed(incident, applied)
+
+    def _store(
+        self,
+        incident: Incident,
+        channel: str,
+        message: dict[str, Any],
+        event_id: str | None,
+        event_ts: str,
+    ) -> bool:
+        """One message as it now is: a tombstone is a deletion, anything else its row."""
         if message.get("subtype") == "tombstone":
-            deleted = self._delete(
+            return self._delete(
                 incident, channel, str(message["ts"]), message.get("thread_ts"), event_id, event_ts
             )
-            return self._changed(incident, deleted)
-        applied = self.store.capture_message(
+        return self.store.capture_message(
             event_id=event_id,
             incident_id=int(incident.id),
             channel_id=channel,
@@ -88,11 +103,6 @@ class CaptureService:
             event_ts=event_ts,
             now=self.clock(),
         )
-        if applied:
-            log.debug(
-                "captured %s of incident %s", message.get("subtype") or "a message", incident.id
-            )
-        return self._changed(incident, applied)
 
     def fill_gaps(self, incident: Incident, slack: SlackGateway) -> int:
         """Capture what Slack has that the store lacks; how many messages it applied.
@@ -131,24 +141,7 @@ class CaptureService:
         if not message.get("ts") or self._is_ours(message):
             return 0
         edited = (message.get("edited") or {}).get("ts")
-        event_ts = str(edited or message["ts"])
-        if message.get("subtype") == "tombstone":
-            return int(
-                self._delete(
-                    incident, channel, str(message["ts"]), message.get("thread_ts"), None, event_ts
-                )
-            )
-        return int(
-            self.store.capture_message(
-                event_id=None,
-                incident_id=int(incident.id),
-                channel_id=channel,
-                ts=str(message["ts"]),
-                fields=message_fields(message),
-                event_ts=event_ts,
-                now=self.clock(),
-            )
-        )
+        return int(self._store(incident, channel, message, None, str(edited or message["ts"])))
 
     def _changed(self, incident: Incident, applied: bool) -> bool:
         if applied:

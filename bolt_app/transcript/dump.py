@@ -744,28 +744,6 @@ class TranscriptService:
             and _is_kept(reply, bot_user, bot_id)
         ]
 
-    def _block(
-        self,
-        channel: str,
-        message: dict[str, Any],
-        replies: Sequence[Block] = (),
-        *,
-        nested: bool = False,
-    ) -> Block:
-        ts = str(message["ts"])
-        thread = message.get("thread_ts")
-        return render.message_block(
-            message,
-            author=self._author(message),
-            permalink=self.slack.permalink(channel, ts, str(thread) if thread else None),
-            user_name=self.slack.user_name,
-            replies=replies,
-            nested=nested,
-        )
-
-    def _reply(self, channel: str, message: dict[str, Any]) -> Block:
-        return self._block(channel, message, nested=True)
-
     def _line(self, channel: str, message: dict[str, Any]) -> list[RichText]:
         ts = str(message["ts"])
         thread = message.get("thread_ts")

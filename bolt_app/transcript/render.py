@@ -258,30 +258,24 @@ def message_block(
     permalink: str,
     user_name: UserName,
     replies: Sequence[Block] = (),
-    nested: bool = False,
 ) -> Block:
-    """One paragraph `HH:MM UTC · Name: text`; body blocks, then replies, as its children.
+    """One message as its own block, the layout before lines were packed.
 
-    A reply (`nested`) is itself a child, and Notion takes at most two levels of nesting
-    in one request, so a reply is always one paragraph: its code and quotes become rich
-    text in it, never child blocks.
+    `HH:MM UTC · Name: text`, then body blocks (code, quotes, overflow) and the replies
+    as its children. Transcripts written this way are continued, not rewritten; new
+    messages are written with `message_line`.
     """
     placeholder = thread_placeholder(message)
-    body = placeholder or message_text(message)
-    parts = segments(body) if not nested else [Segment("paragraph", body)]
+    parts = segments(placeholder or message_text(message))
     lead: list[RichText] = [
         nb.text(ts_datetime(str(message["ts"])).strftime("%H:%M UTC"), link=permalink),
         nb.text(f" · {author}: " if placeholder is None else " · "),
     ]
-    if nested:
-        lead += _flat(body, user_name)
-    elif parts and parts[0].kind == "paragraph":
+    if parts and parts[0].kind == "paragraph":
         lead += inline(parts.pop(0).text, user_name)
     files = message.get("files") or []
     if files:
         lead += ([nb.text(" · ")] if len(lead) > 2 else []) + file_links(files)
-    if nested:
-        return _one_paragraph(lead)
     header, *overflow = nb.paragraphs_from_rich(lead)
     children = [*overflow, *(b for s in parts for b in _segment_block(s, user_name)), *replies]
     return nb.with_children(header, children)
@@ -301,14 +295,6 @@ def _flat(body: str, user_name: UserName) -> list[RichText]:
         else:
             items += inline(segment.text, user_name)
     return items
-
-
-def _one_paragraph(items: list[RichText]) -> Block:
-    """One paragraph, cut with "…" if even Notion's 100 items can't hold it all."""
-    rich = nb.split_rich_text(items)
-    if len(rich) > nb.MAX_RICH_TEXT_ITEMS:
-        rich = [*rich[: nb.MAX_RICH_TEXT_ITEMS - 1], nb.text("…")]
-    return nb.paragraph(rich)
 
 
 def message_line(
