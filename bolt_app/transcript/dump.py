@@ -58,8 +58,6 @@ THREAD_PARENT_SUBTYPES = frozenset({"huddle_thread", "tombstone"})
 HEADING_KIND = ArtifactKind.TRANSCRIPT_HEADING
 #: Artifact kind of a big dump's progress message, kept until that dump succeeds.
 PROGRESS_KIND = ArtifactKind.TRANSCRIPT_PROGRESS
-#: Transcript entries saved per transaction (see `TranscriptService._save_entries`).
-ENTRIES_PER_TRANSACTION = 100
 #: Lock name prefix; one dumper per incident.
 LOCK_PREFIX = "transcript"
 
@@ -812,23 +810,11 @@ class TranscriptService:
             for unit, block_id in zip(batch, ids, strict=True):
                 entries += [(key, block_id, None) for key in unit.keys]
                 entries += [(reply, block_id, unit.thread) for reply in unit.replies]
-            self._save_entries(incident_id, entries)
+            self.store.save_transcript_entries(incident_id, entries, self.clock())
             self.store.end_transcript_write(incident_id, self.clock())
             done += sum(u.messages for u in batch)
             progress.advance(done, total)
         return done
-
-    def _save_entries(self, incident_id: int, entries: list[tuple[str, str, str | None]]) -> None:
-        """Record an append's entries in short transactions, not one long one.
-
-        A packed append carries hundreds of messages; one transaction for all of them held
-        SQLite's writer long enough to delay the acks of other commands. Atomicity isn't
-        needed: the in-flight marker stays open until the last chunk is saved, and a dump
-        resumed after a crash adopts what is missing by permalink ts.
-        """
-        for start in range(0, len(entries), ENTRIES_PER_TRANSACTION):
-            chunk = entries[start : start + ENTRIES_PER_TRANSACTION]
-            self.store.save_transcript_entries(incident_id, chunk, self.clock())
 
     def _append_isolating(
         self,

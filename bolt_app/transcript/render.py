@@ -265,20 +265,27 @@ def message_block(
     as its children. Transcripts written this way are continued, not rewritten; new
     messages are written with `message_line`.
     """
-    placeholder = thread_placeholder(message)
-    parts = segments(placeholder or message_text(message))
-    lead: list[RichText] = [
-        nb.text(ts_datetime(str(message["ts"])).strftime("%H:%M UTC"), link=permalink),
-        nb.text(f" · {author}: " if placeholder is None else " · "),
-    ]
-    if parts and parts[0].kind == "paragraph":
-        lead += inline(parts.pop(0).text, user_name)
-    files = message.get("files") or []
-    if files:
-        lead += ([nb.text(" · ")] if len(lead) > 2 else []) + file_links(files)
-    header, *overflow = nb.paragraphs_from_rich(lead)
+    parts = segments(thread_placeholder(message) or message_text(message))
+    first = inline(parts.pop(0).text, user_name) if parts and parts[0].kind == "paragraph" else []
+    header, *overflow = nb.paragraphs_from_rich(_lead(message, author, permalink, first))
     children = [*overflow, *(b for s in parts for b in _segment_block(s, user_name)), *replies]
     return nb.with_children(header, children)
+
+
+def _lead(
+    message: dict[str, Any], author: str, permalink: str, body: list[RichText]
+) -> list[RichText]:
+    """`HH:MM UTC · Name: ` (the time linked to the message), `body`, then its files."""
+    placeholder = thread_placeholder(message) is not None
+    items: list[RichText] = [
+        nb.text(ts_datetime(str(message["ts"])).strftime("%H:%M UTC"), link=permalink),
+        nb.text(" · " if placeholder else f" · {author}: "),
+        *body,
+    ]
+    files = message.get("files") or []
+    if files:
+        items += ([nb.text(" · ")] if len(items) > 2 else []) + file_links(files)
+    return items
 
 
 def _flat(body: str, user_name: UserName) -> list[RichText]:
@@ -306,15 +313,8 @@ def message_line(
     code-annotated text and its quotes are marked with `>`, never child blocks.
     """
     placeholder = thread_placeholder(message)
-    items: list[RichText] = [
-        nb.text(ts_datetime(str(message["ts"])).strftime("%H:%M UTC"), link=permalink),
-        nb.text(f" · {author}: " if placeholder is None else " · "),
-    ]
-    items += [nb.text(placeholder)] if placeholder else _flat(message_text(message), user_name)
-    files = message.get("files") or []
-    if files:
-        items += ([nb.text(" · ")] if len(items) > 2 else []) + file_links(files)
-    items = nb.split_rich_text(items)
+    body = [nb.text(placeholder)] if placeholder else _flat(message_text(message), user_name)
+    items = nb.split_rich_text(_lead(message, author, permalink, body))
     if len(items) > nb.MAX_RICH_TEXT_ITEMS - 1:  # room for the line break before it
         items = [*items[: nb.MAX_RICH_TEXT_ITEMS - 2], nb.text("…")]
     return items
