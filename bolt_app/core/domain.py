@@ -83,6 +83,10 @@ class ArtifactKind(StrEnum):
     TRANSCRIPT_HEADING = "transcript_heading"
     #: A dump's progress message in the channel, kept until the dump succeeds.
     TRANSCRIPT_PROGRESS = "transcript_progress"
+    #: The channel's history has been read once from its creation into the store.
+    HISTORY_READ = "history_read"
+    #: The channel message that says Notion refuses the transcript's writes, said once.
+    TRANSCRIPT_REFUSAL = "transcript_refusal"
 
 
 #: What one `ensure_*` step did: found it, made it, adopted an earlier attempt's, or

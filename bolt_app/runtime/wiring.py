@@ -127,9 +127,9 @@ def build_services(
         in_channel=incidents.in_channel,
         own_ids=lambda: {i for i in (slack.bot_user_id, slack.bot_id) if i},
         clock=clock,
-        changed=transcript.changes.soon,
+        changed=transcript.captured,
     )
-    transcript.fill_gaps = lambda incident: capture.fill_gaps(incident, slack)
+    transcript.fill_gaps = lambda incident, reach: capture.fill_gaps(incident, slack, reach)
     # A change to mitigated, resolved or postmortem starts a dump.
     lifecycle.status_hooks.append(transcript.on_status_change)
     return Services(

@@ -19,13 +19,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from bolt_app.adapters.slack import SlackGateway
 from bolt_app.core.clock import Clock
+from bolt_app.core.domain import ArtifactKind
 from storage import Incident, Store
 
 log = logging.getLogger(__name__)
+
+#: How far back a gap fill reads. "new": history after the newest captured message, and
+#: the threads there. "threads": also the replies of every older thread the store knows,
+#: after their newest captured reply. "full": the whole history, and the replies of every
+#: thread whose `latest_reply` moved; the only read that finds a first reply under an old
+#: message when no event told us of it.
+FillReach = Literal["new", "threads", "full"]
 
 #: Message fields kept beside the text, for rendering what an app or a forward says.
 EXTRA_FIELDS = ("attachments", "blocks", "files", "username", "app_id")
@@ -104,35 +112,50 @@ class CaptureService:
             now=self.clock(),
         )
 
-    def fill_gaps(self, incident: Incident, slack: SlackGateway) -> int:
+    def fill_gaps(self, incident: Incident, slack: SlackGateway, reach: FillReach = "new") -> int:
         """Capture what Slack has that the store lacks; how many messages it applied.
 
-        Reads `conversations.history` after the newest captured message (all of it the
-        first time), and `conversations.replies` only for threads there whose
-        `latest_reply` is newer than their newest captured reply. A message posted while
-        no bot was running is captured here; it runs at an incident's first sync and
-        after every (re)connection, never in steady state.
+        `reach` says how far back to look (see `FillReach`); until one read from the
+        channel's creation has completed (`ArtifactKind.HISTORY_READ`) it is "full".
+        Replies are read only for threads whose `latest_reply` is newer than their newest
+        captured reply, plus, with "threads", every older thread the store knows. It runs
+        at an incident's first sync, after every (re)connection and in dumps; never in a
+        live sync in steady state.
         """
         channel = str(incident.channel_id or "")
         if not channel:
             return 0
-        rows = self.store.captured_messages(int(incident.id))
+        incident_id = int(incident.id)
+        rows = self.store.captured_messages(incident_id)
+        if self.store.get_artifact(incident_id, ArtifactKind.HISTORY_READ) is None:
+            reach = "full"
+        from_start = reach == "full"
         tops = [r.ts for r in rows if r.thread_ts in (None, r.ts)]
-        newest = max(tops, key=float) if tops else None
+        newest = max(tops, key=float) if tops and not from_start else None
         newest_reply: dict[str, str] = {}
         for row in rows:
             is_reply = row.thread_ts is not None and row.thread_ts != row.ts
             if is_reply and float(row.ts) > float(newest_reply.get(str(row.thread_ts), "0")):
                 newest_reply[str(row.thread_ts)] = row.ts
         count = 0
+        read: set[str] = set()
         for message in slack.history(channel, oldest=newest):
             count += self._fill(incident, channel, message)
             ts, latest = str(message.get("ts") or ""), message.get("latest_reply")
             if ts and message.get("reply_count") and latest is not None:
+                read.add(ts)
                 after = newest_reply.get(ts)
                 if after is None or float(str(latest)) > float(after):
                     for reply in slack.replies(channel, ts, oldest=after):
                         count += self._fill(incident, channel, reply)
+        if reach == "threads":
+            for thread_ts in sorted(set(newest_reply) - read, key=float):
+                for reply in slack.replies(channel, thread_ts, oldest=newest_reply[thread_ts]):
+                    count += self._fill(incident, channel, reply)
+        if from_start:
+            self.store.save_artifact(
+                incident_id, ArtifactKind.HISTORY_READ, "complete", None, self.clock()
+            )
         if count:
             log.info("gap fill captured %d message(s) of incident %s", count, incident.id)
         return count

@@ -2,12 +2,14 @@
 
 See "The transcript" in docs/ARCHITECTURE.md.
 
-A dump reads the whole channel (`conversations.history`, then `conversations.replies` for
-threads with replies not yet written), renders what is new, and appends it under the
-page's toggleable "Slack transcript" heading, at most 100 top-level blocks per request
-with thread replies as inline children. Each batch's blocks are recorded in
-`TranscriptEntry` right after its append, so dumps are incremental and a second dump
-with nothing new sends no write to Notion.
+The store is the transcript's source of truth (capture puts every message event of the
+channel there); Notion only shows it. A sync renders the captured messages not yet in
+the page and appends them under the page's toggleable "Slack transcript" heading, packed
+many lines to a block, at most 100 top-level blocks per request with thread replies as
+their parent's children. A live sync runs within TRANSCRIPT_SYNC_SECONDS of a change; a
+dump is a sync that first fills the store's gaps from Slack (`_fill`). Each batch's
+blocks are recorded in `TranscriptEntry` right after its append, so a sync with nothing
+new sends no write to Notion.
 
 Exactly-once across crashes: `TranscriptWrite` is set before every append and cleared
 after its entries are saved. A dump that finds it still set waits until that append can
@@ -42,6 +44,7 @@ from bolt_app.formats.template import TRANSCRIPT_HEADING, is_transcript_heading
 from bolt_app.incidents.artifacts import wait_until_settled
 from bolt_app.incidents.postmortem import PostmortemService
 from bolt_app.transcript import render
+from bolt_app.transcript.capture import FillReach
 from bolt_app.transcript.changes import ChangeSync, as_message
 from bolt_app.transcript.summary import DraftSummary
 from bolt_app.transcript.timeline import EVENT_PREFIX, Timeline, record_pin
@@ -379,9 +382,12 @@ class TranscriptService:
             on_due=self._sync_live,
         )
         #: Fills the store from Slack's history (`CaptureService.fill_gaps`); set by wiring.
-        self.fill_gaps: Callable[[Incident], int] | None = None
-        #: Incidents whose capture this process knows to be complete since it connected.
-        self._gap_free: set[int] = set()
+        self.fill_gaps: Callable[[Incident, FillReach], int] | None = None
+        #: Incident -> the connection generation since which its capture is known whole.
+        self._gap_free: dict[int, int] = {}
+        #: Incident -> the connection generation in which an event of it was captured.
+        self._heard: dict[int, int] = {}
+        self._generation = 0
         self._gap_lock = threading.Lock()
 
     # -- requests and the one dumper -------------------------------------------------------
@@ -392,23 +398,44 @@ class TranscriptService:
         """A new Socket Mode connection: events may have been missed, so every incident's
         next live sync fills the gap from Slack's history first."""
         with self._gap_lock:
-            self._gap_free.clear()
+            self._generation += 1
 
     def _sync_live(self, incident: Incident) -> None:
-        """Bring the page in line with the captured messages (the transcript lock is held).
+        """Bring the page in line with the captured messages (the transcript lock is held)."""
+        self._dump_once(incident, NoProgress(), live=True)
 
-        Reads Slack only to fill a gap: at the incident's first sync in this process and
-        after a reconnection. In steady state the store alone says what to write.
+    def captured(self, incident: Incident) -> None:
+        """Capture stored an event of `incident`'s channel: events reach this process, so
+        after one gap fill its capture of the incident is whole; the page follows soon."""
+        with self._gap_lock:
+            self._heard[int(incident.id)] = self._generation
+        self.changes.soon(incident)
+
+    def _fill(self, incident: Incident, *, dump: bool) -> None:
+        """Capture what Slack has and the store lacks, before a sync writes.
+
+        A live sync reads Slack only when this process's capture may have a hole: the
+        incident's first sync here, or its first since a (re)connection. That fill also
+        re-reads the threads the store knows ("threads"), since a reply posted during the
+        hole may be under any of them. A dump ("sync now") reads what is newer than the
+        newest captured message ("new"); in steady state, while events arrive, that is all
+        it reads. A dump without events seen in this connection (the app isn't subscribed,
+        or they go to another process) reads the whole history ("full"), as only that
+        finds a first reply under an old message.
         """
-        incident = self.store.get_incident(int(incident.id)) or incident
+        if self.fill_gaps is None:
+            return
         incident_id = int(incident.id)
         with self._gap_lock:
-            gap_free = incident_id in self._gap_free
-        if not gap_free and self.fill_gaps is not None:
-            self.fill_gaps(incident)
-            with self._gap_lock:
-                self._gap_free.add(incident_id)
-        self._dump_once(incident, NoProgress(), live=True)
+            generation = self._generation
+            filled = self._gap_free.get(incident_id) == generation
+            heard = self._heard.get(incident_id) == generation
+        if filled and not dump:
+            return
+        reach: FillReach = "threads" if not dump else "new" if filled and heard else "full"
+        self.fill_gaps(incident, reach)
+        with self._gap_lock:
+            self._gap_free[incident_id] = generation
 
     def written_count(self, incident: Incident) -> int:
         """How many messages (and timeline lines) are already in the page."""
@@ -543,6 +570,7 @@ class TranscriptService:
         channel = str(incident.channel_id or "")
         if not channel:
             raise FirebreakError("The incident has no channel yet; try again in a moment.")
+        self._fill(incident, dump=not live)
         page = self.postmortem.ensure_page(incident).artifact
         try:
             if not live:  # a live sync costs no Slack call; dumps and reconcile check it
@@ -554,11 +582,7 @@ class TranscriptService:
         heading_id = self._heading(incident, str(page.external_id), top)
         self._adopt_unfinished(incident, str(page.external_id), heading_id, top)
         recorded = self._recorded(int(incident.id))
-        plan = (
-            self._plan_from_store(incident, channel, recorded)
-            if live
-            else self._plan(incident, channel, recorded)
-        )
+        plan = self._plan_from_store(incident, channel, recorded)
         progress.start(plan.messages)
         refused: list[str] = []
         done = self._write_units(incident, heading_id, plan.units, progress, plan.messages, refused)
@@ -670,26 +694,12 @@ class TranscriptService:
     def _recorded(self, incident_id: int) -> dict[str, str]:
         return self.store.transcript_ts(incident_id)
 
-    def _plan(self, incident: Incident, channel: str, recorded: dict[str, str]) -> _Plan:
-        bot_user, bot_id = self.slack.bot_user_id, self.slack.bot_id
-        last_reply = self._last_replies(int(incident.id))
-        history = list(self.slack.history(channel))
-        history.reverse()
-        plan = _PlanBuilder(recorded, lambda m: self._line(channel, m))
-        for message in history:
-            ts = str(message["ts"])
-            if message.get("subtype") == "thread_broadcast" or not _is_kept(
-                message, bot_user, bot_id
-            ):
-                continue
-            if ts in recorded:
-                plan.late(ts, self._new_replies(channel, message, last_reply.get(ts, ts), recorded))
-            else:
-                plan.message(message, self._new_replies(channel, message, ts, recorded))
-        return plan.done()
-
     def _plan_from_store(self, incident: Incident, channel: str, recorded: dict[str, str]) -> _Plan:
-        """The same plan as `_plan`, from the captured messages instead of Slack's history."""
+        """What to write, from the captured messages: new lines in order, and late replies.
+
+        A reply is written under its thread, a broadcast once (in its thread), and a
+        huddle's or a deleted parent's thread only for its replies (`_is_kept`).
+        """
         bot_user, bot_id = self.slack.bot_user_id, self.slack.bot_id
         rows = self.store.captured_messages(int(incident.id))
         replies: dict[str, list[dict[str, Any]]] = {}
@@ -714,33 +724,6 @@ class TranscriptService:
             else:
                 plan.message(message, thread)
         return plan.done()
-
-    def _last_replies(self, incident_id: int) -> dict[str, str]:
-        """Thread ts -> the newest reply ts already written."""
-        newest: dict[str, str] = {}
-        for ts, _block, thread in self.store.transcript_rows(incident_id):
-            if thread and float(ts) > float(newest.get(thread, "0")):
-                newest[thread] = ts
-        return newest
-
-    def _new_replies(
-        self, channel: str, parent: dict[str, Any], after: str, recorded: dict[str, str]
-    ) -> list[dict[str, Any]]:
-        """Kept replies newer than `after` and not written; no request without replies."""
-        if not parent.get("reply_count"):
-            return []
-        latest = parent.get("latest_reply")
-        if latest is not None and float(str(latest)) <= float(after):
-            return []
-        bot_user, bot_id = self.slack.bot_user_id, self.slack.bot_id
-        oldest = after if after != str(parent["ts"]) else None
-        return [
-            reply
-            for reply in self.slack.replies(channel, str(parent["ts"]), oldest=oldest)
-            if str(reply["ts"]) not in recorded
-            and float(str(reply["ts"])) > float(after)
-            and _is_kept(reply, bot_user, bot_id)
-        ]
 
     def _line(self, channel: str, message: dict[str, Any]) -> list[RichText]:
         ts = str(message["ts"])

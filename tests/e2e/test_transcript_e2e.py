@@ -13,7 +13,11 @@ from bolt_app.devkit.harness import Bot
 from bolt_app.formats.template import TRANSCRIPT_HEADING
 from bolt_app.transcript.render import linked_ts_all
 
-BASE_TS = 1_790_000_000.0  # 2026-09-21 15:33 UTC; messages are a minute apart
+#: 2027-09-20 15:33 UTC, after the channel's creation and its joins, as in real Slack where
+#: a message's ts is always newer than the channel's earlier ones; a minute apart.
+BASE_TS = 1_821_454_400.0
+#: 2026-09-21: messages from before the incident was declared.
+PAST_TS = 1_790_000_000.0
 
 
 @pytest.fixture
@@ -150,7 +154,7 @@ def test_a_2000_message_channel_is_written_complete_in_order_and_rendered(bot: B
     # Packed: far fewer blocks than messages.
     assert len(blocks) * 5 < seeded.count
     days = [FakeNotion.plain_text(b) for b in transcript(bot) if b["type"] == "heading_3"]
-    assert days == ["2026-09-21 Monday", "2026-09-22 Tuesday", "2026-09-23 Wednesday"]
+    assert days == ["2027-09-20 Monday", "2027-09-21 Tuesday", "2027-09-22 Wednesday"]
     # One progress message, edited to its final text.
     progress = [m for m in bot.slack.messages(channel) if "Transcript" in m["text"]]
     assert len(progress) == 1 and progress[0]["text"].startswith("Transcript up to date")
@@ -439,7 +443,7 @@ def test_a_failed_automatic_dump_is_said_in_the_channel(bot: Bot) -> None:
 
 def test_a_late_pin_of_an_earlier_message_lands_at_its_own_time(bot: Bot) -> None:
     channel = declare(bot)
-    seeded = seed(bot, channel, 3, 0)  # messages from before the declaration
+    seeded = seed(bot, channel, 3, 0, seeded=Seeded(next_ts=PAST_TS))  # before the declaration
     bot.ack_text(bot.command("severity P1", channel_id=channel))
     bot.wait_idle()
     dump(bot, channel)
