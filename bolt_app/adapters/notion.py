@@ -8,11 +8,12 @@ Facts this module relies on (notion-client 3.1, ``Notion-Version: 2025-09-03``):
 * A database holds data sources. Pages are created with a ``data_source_id`` parent and found
   with ``POST /v1/data_sources/{id}/query``; the data source id comes from
   ``GET /v1/databases/{id}`` and is resolved once.
-* The client retries 429 itself (sleeping ``Retry-After``, 2 retries by default) for every
-  method, and 500/503 only for GET and DELETE. We add one retry rule: a 429 or a 529
-  ``service_overload`` did nothing, so it is sent again after ``Retry-After`` for up to
-  ``MAX_PAUSE_SECONDS`` (a rate limit pauses the work, it doesn't fail it), except page
-  creation, whose caller adopts instead. Nothing else is retried: a retried
+* The client's own retries are off (``retry=False``): left on, it sleeps ``Retry-After``
+  twice inside a call, page creation included, where we can neither bound nor test it.
+  We keep one retry rule: a 429 or a 529 ``service_overload`` did nothing, so it is sent
+  again after ``Retry-After`` for up to ``MAX_PAUSE_SECONDS`` (a rate limit pauses the
+  work, it doesn't fail it), except page creation, whose caller adopts or leaves it to
+  the reconciler instead. Nothing else is retried here: a retried
   ``POST /v1/pages`` or block append that timed out can write twice, and whether to try
   again is the caller's decision (its attempt protocol adopts a page an unanswered
   create made).
@@ -253,8 +254,21 @@ DEFAULT_PAUSE_SECONDS = 1.0
 CREATE_ACTION = "create the postmortem page"
 
 
-def _pause_for(error: NotionError) -> float | None:
+#: A read that met a 500, 502 or 503 is sent again this many times (a read can't write
+#: twice), after READ_RETRY_PAUSE_SECONDS, doubling.
+READ_RETRIES = 2
+READ_RETRY_PAUSE_SECONDS = 0.5
+_SERVER_ERRORS = (500, 502, 503)
+
+
+def _pause_for(error: NotionError, action: str, attempt: int) -> float | None:
     """How long to wait before sending a request Notion turned away; None to fail now."""
+    if (
+        error.status in _SERVER_ERRORS
+        and action.startswith(("read ", "search "))
+        and attempt < READ_RETRIES
+    ):
+        return READ_RETRY_PAUSE_SECONDS * 2**attempt
     if error.status not in RATE_LIMITED:
         return None
     return error.retry_after if error.retry_after is not None else DEFAULT_PAUSE_SECONDS
@@ -775,22 +789,25 @@ class NotionGateway:
         request, so it is sent again after `Retry-After`, for up to `MAX_PAUSE_SECONDS`
         in all: a rate limit pauses the work, it doesn't fail it. Page creation is the
         exception: its caller adopts or retries through the reconciler instead, so a
-        declare never waits a minute for Notion.
+        declare never waits a minute for Notion. A read (an action named "read …" or
+        "search …") that met a 500, 502 or 503 is sent again `READ_RETRIES` times.
         """
         paused = 0.0
+        attempt = 0
         while True:
             try:
                 return send(**params)
             except (NotionClientErrorBase, httpx.TransportError) as error:
                 translated = translate_error(error, missing=missing)
-                pause = _pause_for(translated)
+                pause = _pause_for(translated, action, attempt)
+                attempt += 1
                 if pause is None or action == CREATE_ACTION or paused + pause > MAX_PAUSE_SECONDS:
                     self._log.debug(
                         "Notion: couldn't %s: %s", action, translated.detail or translated
                     )
                     raise translated from error
             self._log.warning(
-                "Notion is rate-limiting us (HTTP %s); pausing %.0f s before we %s",
+                "Notion turned us away (HTTP %s); pausing %.1f s before we %s",
                 translated.status,
                 pause,
                 action,
@@ -811,6 +828,7 @@ def _build_client(token: str, base_url: str, timeout_s: float, logger: logging.L
         timeout_ms=int(timeout_s * 1000),
         logger=logger,
         log_level=logger.level,
+        retry=False,
     )
 
 

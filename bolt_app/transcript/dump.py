@@ -69,6 +69,11 @@ PROGRESS_THRESHOLD = 200
 #: Seconds between progress edits.
 PROGRESS_INTERVAL = 2.0
 
+#: Notion's words quoted in the channel are cut at this many characters.
+MAX_REFUSAL_WORDS = 300
+#: Artifact kind of the channel message that says Notion refuses the transcript.
+REFUSAL_KIND = ArtifactKind.TRANSCRIPT_REFUSAL
+
 BUSY_TEXT = "A dump is already running; new messages will be included."
 
 
@@ -151,7 +156,13 @@ class ChannelProgress:
             self.ts = None
 
     def fail(self, error: BaseException) -> None:
-        if self.ts is None and self.say_failure and self.channel:
+        # A refusal has its own channel message (`_say_refused`), said once.
+        if (
+            self.ts is None
+            and self.say_failure
+            and self.channel
+            and not isinstance(error, TranscriptRefused)
+        ):
             self.slack.post_message(self.channel, failure_text(error))
         self._edit(failure_text(error))
 
@@ -184,6 +195,34 @@ def failure_text(error: BaseException) -> str:
         f"Transcript stopped: {reason}. What was written is kept; "
         "`/incident dumpslack` resumes where it stopped."
     )
+
+
+class TranscriptRefused(FirebreakError):
+    """Notion refuses the transcript's writes whatever they hold: a 4xx other than 409 or
+    429 even for a block written as plain text, such as the workspace's block limit.
+    Trying again won't help until someone acts, so the channel is told once."""
+
+    def __init__(self, error: NotionError) -> None:
+        words = (error.detail or error.reason).strip()
+        if len(words) > MAX_REFUSAL_WORDS:
+            words = words[: MAX_REFUSAL_WORDS - 1] + "…"
+        super().__init__(f"Notion refuses to add to the postmortem page (Notion said: {words})")
+
+
+def _is_final(error: NotionError) -> bool:
+    """A refusal that will not pass on its own: a 4xx other than 409 (a conflict) or 429."""
+    return error.status is not None and 400 <= error.status < 500 and error.status not in (409, 429)
+
+
+def refusal_text(error: TranscriptRefused) -> str:
+    return (
+        f"The transcript can't be written: {error.user_message}. Messages are kept in the "
+        "store; once Notion accepts writes again the next sync or `/incident dumpslack` "
+        "writes them."
+    )
+
+
+RESUMED_TEXT = "Notion accepts the transcript's writes again; the postmortem page is up to date."
 
 
 class DumpBusy(FirebreakError):
@@ -317,6 +356,9 @@ class _Plan:
     units: list[_Unit]
     late: dict[str, list[dict[str, Any]]]  # parent ts -> its new replies
     messages: int
+    #: ts -> event_ts of messages edited before they were first written: their line
+    #: already shows that version, so `ChangeSync` needn't rewrite it.
+    edited: dict[str, str] = field(default_factory=dict)
 
 
 def _ignore(_text: str) -> None:
@@ -566,7 +608,41 @@ class TranscriptService:
     def _dump_once(
         self, incident: Incident, progress: Progress, *, live: bool = False
     ) -> DumpResult:
+        """One pass; a refusal that won't pass on its own is said once in the channel."""
         incident = self.store.get_incident(int(incident.id)) or incident
+        try:
+            result = self._pass(incident, progress, live=live)
+        except TranscriptRefused as refusal:
+            self._say_refused(incident, refusal)
+            raise
+        except NotionError as error:
+            if not _is_final(error):
+                raise
+            final = TranscriptRefused(error)
+            self._say_refused(incident, final)
+            raise final from error
+        self._say_resumed(incident)
+        return result
+
+    def _say_refused(self, incident: Incident, refusal: TranscriptRefused) -> None:
+        """Post the refusal in the channel the first time; later ones edit that message."""
+        channel = str(incident.channel_id or "")
+        said = self.store.get_artifact(int(incident.id), REFUSAL_KIND)
+        if said is not None:
+            self.slack.update_message(channel, str(said.external_id), refusal_text(refusal))
+            return
+        ts = self.slack.post_message(channel, refusal_text(refusal))
+        self.store.save_artifact(int(incident.id), REFUSAL_KIND, ts, None, self.clock())
+        log.warning("Notion refuses incident %s's transcript; said in its channel", incident.id)
+
+    def _say_resumed(self, incident: Incident) -> None:
+        said = self.store.get_artifact(int(incident.id), REFUSAL_KIND)
+        if said is not None:
+            channel = str(incident.channel_id or "")
+            self.slack.update_message(channel, str(said.external_id), RESUMED_TEXT)
+            self.store.delete_artifact(int(incident.id), REFUSAL_KIND)
+
+    def _pass(self, incident: Incident, progress: Progress, *, live: bool) -> DumpResult:
         channel = str(incident.channel_id or "")
         if not channel:
             raise FirebreakError("The incident has no channel yet; try again in a moment.")
@@ -582,6 +658,9 @@ class TranscriptService:
         heading_id = self._heading(incident, str(page.external_id), top)
         self._adopt_unfinished(incident, str(page.external_id), heading_id, top)
         recorded = self._recorded(int(incident.id))
+        # Edits and deletions of lines already written first: they only rewrite blocks,
+        # which Notion allows even when it refuses new ones (the workspace's block limit).
+        self.changes.sync(incident)
         plan = self._plan_from_store(incident, channel, recorded)
         progress.start(plan.messages)
         refused: list[str] = []
@@ -589,10 +668,11 @@ class TranscriptService:
         self._write_late(
             incident, channel, heading_id, plan.late, progress, done, plan.messages, refused
         )
+        if plan.edited:
+            self.store.mark_synced(int(incident.id), plan.edited)
         events = self.timeline.sync(
             incident, str(page.external_id), top, set(recorded.keys()), self.slack.user_name
         )
-        self.changes.sync(incident)  # edits and deletions of what was written before
         if plan.messages and self.summary is not None and not live:  # never raises
             self.summary.refresh(incident, str(page.external_id), heading_id)
         log.info(
@@ -723,7 +803,13 @@ class TranscriptService:
                 plan.late(row.ts, thread)
             else:
                 plan.message(message, thread)
-        return plan.done()
+        done = plan.done()
+        done.edited = {
+            row.ts: row.event_ts
+            for row in rows
+            if row.ts not in recorded and not row.deleted and row.event_ts != row.ts
+        }
+        return done
 
     def _line(self, channel: str, message: dict[str, Any]) -> list[RichText]:
         ts = str(message["ts"])
@@ -763,7 +849,13 @@ class TranscriptService:
         )
         refused.append(error.reason)
         self.store.begin_transcript_write(incident_id, parent_id, self.clock())
-        return self.notion.append_blocks(parent_id, [nb.plain_copy(block)])
+        try:
+            return self.notion.append_blocks(parent_id, [nb.plain_copy(block)])
+        except NotionError as again:
+            if not _is_final(again):
+                raise
+            self.store.end_transcript_write(incident_id, self.clock())
+            raise TranscriptRefused(again) from again
 
     def _write_units(
         self,

@@ -529,7 +529,7 @@ def test_revoked_token_is_reported_as_such(fake: FakeNotion, gateway: NotionGate
     assert not raised.value.retryable
 
 
-def test_a_500_on_a_read_is_retried_by_the_client(fake: FakeNotion, gateway: NotionGateway) -> None:
+def test_a_500_on_a_read_is_sent_again(fake: FakeNotion, gateway: NotionGateway) -> None:
     fake.inject("databases.retrieve", status=500, times=1)
     gateway.schema()
     assert fake.count("databases.retrieve") == 2

@@ -51,11 +51,12 @@ def lines(n: int) -> list[nb.Block]:
     return [nb.paragraph([nb.text(f"line {i}")]) for i in range(n)]
 
 
-def test_a_529_with_a_long_retry_after_pauses_then_writes_once(
-    fake: FakeNotion, gateway: NotionGateway, slept: list[float]
+@pytest.mark.parametrize("status", [429, 529])
+def test_a_429_or_529_with_retry_after_30_pauses_then_writes_once(
+    fake: FakeNotion, gateway: NotionGateway, slept: list[float], status: int
 ) -> None:
     page = gateway.create_postmortem(FIELDS, [])
-    fake.inject("blocks.children.append", status=529, retry_after=30, times=2)
+    fake.inject("blocks.children.append", status=status, retry_after=30, times=2)
     ids = gateway.append_blocks(page.id, lines(3))
     assert len(ids) == 3 and slept == [30.0, 30.0]
     texts = [FakeNotion.plain_text(b) for b in fake.children_tree(page.id)]

@@ -12,7 +12,7 @@ from bolt_app.devkit.harness import Bot
 from bolt_app.transcript.render import line_starts, linked_ts_all
 from tests.e2e.test_transcript_e2e import declare, dump, threads, transcript
 
-BASE = 1_790_000_000.0
+BASE = 1_821_454_400.0  # after the channel was made, as real ts always are
 
 
 @pytest.fixture

@@ -44,7 +44,13 @@ from bolt_app.devkit.fake_notion.common import (
 )
 from bolt_app.devkit.fake_notion.props import Schema, default_values, parse_schema, parse_values
 from bolt_app.devkit.fake_notion.query import compile_filter, page_size, paginate, sort_pages
-from bolt_app.devkit.fake_notion.workspace import Database, DataSource, NotionStore, Page
+from bolt_app.devkit.fake_notion.workspace import (
+    Database,
+    DataSource,
+    NotionStore,
+    Page,
+    spec_count,
+)
 
 ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/v1/users/me", "users.me"),
@@ -230,6 +236,7 @@ def pages_create(store: NotionStore, request: ApiRequest) -> JSON:
         specs = _request_children(body) if body.get("children") is not None else []
         icon = parse_icon(body.get("icon"), "body.icon")
         cover = _cover(body.get("cover"))
+        store.spend_blocks(1 + spec_count(specs))  # a page is a block too
         stamp = store.now()
         page = Page(
             new_id(), parent, ds.id if ds else None, values, stamp, stamp, icon=icon, cover=cover
@@ -240,7 +247,7 @@ def pages_create(store: NotionStore, request: ApiRequest) -> JSON:
             ds.properties = schema
         if parent["type"] == "page_id":
             store.children.setdefault(parent["page_id"], []).append(page.id)
-        store.insert_blocks(page.id, specs)
+        store.insert_blocks(page.id, specs, counted=True)
         return store.page_json(page)
 
 

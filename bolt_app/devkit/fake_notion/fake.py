@@ -202,6 +202,15 @@ class FakeNotion:
         with self.store.lock:
             self.store.refused_words = list(words)
 
+    def block_cap(self, blocks: int | None) -> None:
+        """The workspace's lifetime block limit, counted from now (None: unlimited).
+
+        Like Notion's Free plan limit: past it, creating pages or blocks fails, while
+        reads, edits and deletes still work, and deleting gives no capacity back.
+        """
+        with self.store.lock:
+            self.store.block_cap = None if blocks is None else self.store.blocks_made + blocks
+
     def clear_faults(self) -> None:
         """Drop pending faults and latency."""
         self._faults.clear()

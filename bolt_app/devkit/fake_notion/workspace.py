@@ -24,6 +24,7 @@ from bolt_app.devkit.fake_notion.block_schema import BlockSpec, can_have_childre
 from bolt_app.devkit.fake_notion.common import (
     JSON,
     Clock,
+    NotionError,
     compact_id,
     iso_minute,
     new_id,
@@ -106,6 +107,10 @@ class NotionStore:
         #: A fault for tests: an append whose blocks contain one of these strings is
         #: refused with 400 validation_error, as Notion refuses a block it can't take.
         self.refused_words: list[str] = []
+        #: The workspace's lifetime block limit (None: unlimited) and blocks made so far;
+        #: deleting a block gives nothing back.
+        self.block_cap: int | None = None
+        self.blocks_made = 0
 
     def now(self) -> str:
         """Notion's timestamp for "now" (minute precision), from the injectable clock."""
@@ -173,9 +178,34 @@ class NotionStore:
     # ------------------------------------------------------------------ writes
 
     def insert_blocks(
-        self, container_id: str, specs: list[BlockSpec], index: int | None = None
+        self,
+        container_id: str,
+        specs: list[BlockSpec],
+        index: int | None = None,
+        *,
+        counted: bool = False,
     ) -> list[str]:
-        """Create blocks (and their nested children) under a page or block."""
+        """Create blocks (and their nested children) under a page or block.
+
+        Past the workspace's lifetime `block_cap` nothing is created; `counted` says the
+        caller already spent them (`spend_blocks`).
+        """
+        if not counted:
+            self.spend_blocks(spec_count(specs))
+        return self._insert(container_id, specs, index)
+
+    def spend_blocks(self, count: int) -> None:
+        """Count `count` new blocks (a page is one) against the lifetime `block_cap`.
+
+        Past it, the answer is `BLOCK_CAP_ERROR`: Notion's wording of this refusal was not
+        checked against a recording, only its documented behaviour (creates fail, edits,
+        reads and deletes still work, deleting gives nothing back).
+        """
+        if self.block_cap is not None and self.blocks_made + count > self.block_cap:
+            raise NotionError(*BLOCK_CAP_ERROR)
+        self.blocks_made += count
+
+    def _insert(self, container_id: str, specs: list[BlockSpec], index: int | None) -> list[str]:
         siblings = self.children.setdefault(container_id, [])
         position = len(siblings) if index is None else index
         parent = self.container_ref(container_id)
@@ -187,7 +217,7 @@ class NotionStore:
             self.children[block.id] = []
             siblings.insert(position, block.id)
             position += 1
-            self.insert_blocks(block.id, spec.children)
+            self._insert(block.id, spec.children, None)
             created.append(block.id)
         self.touch(container_id)
         return created
@@ -331,6 +361,19 @@ class NotionStore:
             node["children"] = [] if child in self.pages else self.tree(child, include_archived)
             result.append(node)
         return result
+
+
+#: What a create past the workspace's block limit gets: status, code, message.
+BLOCK_CAP_ERROR = (
+    400,
+    "validation_error",
+    "This workspace has reached its block limit. Upgrade the workspace's plan to add more content.",
+)
+
+
+def spec_count(specs: list[BlockSpec]) -> int:
+    """Blocks in `specs`, nested children included."""
+    return sum(1 + spec_count(spec.children) for spec in specs)
 
 
 def page_url(page: Page) -> str:

@@ -371,12 +371,13 @@ class FakeSlack(SocketModeMixin):
             previous = message.to_api()
             message.text = text
             message.edit_count += 1
-            message.edited = {"user": message.user or self.bot_user_id, "ts": self._now_ts()}
+            stamp = self._now_ts(after=str((message.edited or {}).get("ts") or ts))
+            message.edited = {"user": message.user or self.bot_user_id, "ts": stamp}
             event = {
                 "subtype": "message_changed",
                 "hidden": True,
                 "channel": target.id,
-                "ts": self._now_ts(),
+                "ts": stamp,
                 "message": message.to_api(),
                 "previous_message": previous,
             }
@@ -392,7 +393,7 @@ class FakeSlack(SocketModeMixin):
             target = self._channel(channel)
             message = self.workspace.message(target, ts)
             previous = message.to_api()
-            stamp = self._now_ts()
+            stamp = self._now_ts(after=str((message.edited or {}).get("ts") or ts))
             if message.reply_us and not message.is_reply:
                 message.subtype, message.user, message.text = "tombstone", "USLACKBOT", ""
                 message.text = "This message was deleted."
@@ -439,8 +440,13 @@ class FakeSlack(SocketModeMixin):
     def _subscribed(self, channel: Channel) -> bool:
         return self.message_events and self.bot_user_id in channel.members
 
-    def _now_ts(self) -> str:
-        return f"{time.time():.6f}"
+    def _now_ts(self, after: str | None = None) -> str:
+        """Now, as a Slack ts; an edit or deletion of message `after` (seeded with any ts)
+        is stamped after it, since in Slack a change always follows its message."""
+        now = time.time()
+        if after is not None:
+            now = max(now, float(after) + 1.0)
+        return f"{now:.6f}"
 
     def _file(self, spec: JSON, user: str | None) -> JSON:
         """Fill a file object like Slack's (the transcript links to ``permalink``)."""
