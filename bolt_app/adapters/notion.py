@@ -10,13 +10,13 @@ Facts this module relies on (notion-client 3.1, ``Notion-Version: 2025-09-03``):
   ``GET /v1/databases/{id}`` and is resolved once.
 * The client's own retries are off (``retry=False``): left on, it sleeps ``Retry-After``
   twice inside a call, page creation included, where we can neither bound nor test it.
-  We keep one retry rule: a 429 or a 529 ``service_overload`` did nothing, so it is sent
-  again after ``Retry-After`` for up to ``MAX_PAUSE_SECONDS`` (a rate limit pauses the
-  work, it doesn't fail it), except page creation, whose caller adopts or leaves it to
-  the reconciler instead. Nothing else is retried here: a retried
-  ``POST /v1/pages`` or block append that timed out can write twice, and whether to try
-  again is the caller's decision (its attempt protocol adopts a page an unanswered
-  create made).
+  Our rules instead: a 429 or a 529 ``service_overload`` did nothing, so it is sent again
+  after ``Retry-After`` for up to ``MAX_PAUSE_SECONDS`` (a rate limit pauses the work, it
+  doesn't fail it); page creation waits only ``CREATE_PAUSE_SECONDS``, then leaves it to
+  its caller, which adopts or leaves it to the reconciler; a read that met a 5xx is sent
+  again twice. Nothing else is retried here: a retried ``POST /v1/pages`` or block
+  append that timed out can write twice, and whether to try again is the caller's
+  decision (its attempt protocol adopts a page an unanswered create made).
 * Per request: at most 100 blocks in any children array, 1,000 blocks in total, two levels of
   nesting below the top-level blocks, and about 500 KB of JSON. :func:`plan_chunks` keeps
   every request inside these limits; rich-text limits are enforced by
@@ -25,6 +25,7 @@ Facts this module relies on (notion-client 3.1, ``Notion-Version: 2025-09-03``):
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import threading
@@ -43,6 +44,7 @@ from notion_client.errors import (
     RequestTimeoutError,
 )
 
+from bolt_app.adapters.pace import Pace
 from bolt_app.core.domain import Status
 from bolt_app.core.errors import FirebreakError
 from bolt_app.formats import notion_blocks as nb
@@ -250,8 +252,11 @@ RATE_LIMITED = (429, 529)
 MAX_PAUSE_SECONDS = 120.0
 #: The pause when a 429 or 529 comes without a Retry-After.
 DEFAULT_PAUSE_SECONDS = 1.0
-#: The action name of page creation, which is never sent twice (see `_call`).
+#: The action name of page creation, which waits out only a short rate limit (see `_call`).
 CREATE_ACTION = "create the postmortem page"
+#: The longest a page creation waits out Notion's rate limits: a declare never waits a
+#: minute, its page is made by the attempt protocol and the reconciler instead.
+CREATE_PAUSE_SECONDS = 2.0
 
 
 #: A read that met a 500, 502 or 503 is sent again this many times (a read can't write
@@ -513,11 +518,23 @@ class NotionGateway:
     ) -> None:
         self._log = logger or logging.getLogger(__name__)
         self._sleep = sleep
+        #: The request budget this view spends before every request (None: unpaced).
+        self._pace: Pace | None = None
         self._timeout_s = timeout_s
         self._database_id = database_id
         self._schema: PostmortemSchema | None = None
         self._schema_lock = threading.Lock()
         self._client = _build_client(token, base_url, timeout_s, self._log.getChild("client"))
+
+    def paced(self, pace: Pace | None) -> NotionGateway:
+        """This gateway (the same connection pool and schema) spending `pace` before every
+        request; `None` returns it unchanged. The transcript's syncs use one, so that all
+        incidents' syncs share one budget while declares and commands never wait on it."""
+        if pace is None:
+            return self
+        view = copy.copy(self)
+        view._pace = pace
+        return view
 
     @property
     def timeout_s(self) -> float:
@@ -787,21 +804,25 @@ class NotionGateway:
 
         A 429 `rate_limited` or 529 `service_overload` means Notion did nothing with the
         request, so it is sent again after `Retry-After`, for up to `MAX_PAUSE_SECONDS`
-        in all: a rate limit pauses the work, it doesn't fail it. Page creation is the
-        exception: its caller adopts or retries through the reconciler instead, so a
+        in all: a rate limit pauses the work, it doesn't fail it. Page creation waits
+        only `CREATE_PAUSE_SECONDS` (a 429 or 529 created nothing, so sending it again is
+        safe); past that its caller adopts or retries through the reconciler, so a
         declare never waits a minute for Notion. A read (an action named "read …" or
         "search …") that met a 500, 502 or 503 is sent again `READ_RETRIES` times.
         """
         paused = 0.0
         attempt = 0
         while True:
+            if self._pace is not None:
+                self._pace.take()
             try:
                 return send(**params)
             except (NotionClientErrorBase, httpx.TransportError) as error:
                 translated = translate_error(error, missing=missing)
                 pause = _pause_for(translated, action, attempt)
                 attempt += 1
-                if pause is None or action == CREATE_ACTION or paused + pause > MAX_PAUSE_SECONDS:
+                longest = CREATE_PAUSE_SECONDS if action == CREATE_ACTION else MAX_PAUSE_SECONDS
+                if pause is None or paused + pause > longest:
                     self._log.debug(
                         "Notion: couldn't %s: %s", action, translated.detail or translated
                     )

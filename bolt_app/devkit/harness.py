@@ -39,6 +39,8 @@ def bot_environment(
         "SLACK_API_BASE_URL": slack.base_url,
         "NOTION_API_BASE_URL": notion_base_url,
         "NOTION_TIMEOUT_SECONDS": "5",
+        # Unpaced, so the suite stays fast; bench.live and the pacing tests set it.
+        "TRANSCRIPT_NOTION_RPS": "0",
         **extra,
     }
 

@@ -52,6 +52,8 @@ class Settings:
     reconcile_interval_seconds: float = 60.0
     #: How soon an edit or a deletion reaches the page; 0: only dumps write.
     transcript_sync_seconds: float = 10.0
+    #: The transcript syncs' shared Notion budget, requests a second; 0: unpaced.
+    transcript_notion_rps: float = 2.5
     postmortem_template: str | None = None
     notion_timeout_seconds: float = 15.0
     log_level: str = "INFO"
@@ -260,6 +262,12 @@ def _parse(env: _Reader) -> Settings:
         ),
         transcript_sync_seconds=env.parsed(
             "TRANSCRIPT_SYNC_SECONDS", 10.0, _non_negative_float, "a number of seconds, 0 or more"
+        ),
+        transcript_notion_rps=env.parsed(
+            "TRANSCRIPT_NOTION_RPS",
+            2.5,
+            _non_negative_float,
+            "a number of requests a second, 0 or more",
         ),
         postmortem_template=env.parsed(
             "POSTMORTEM_TEMPLATE", None, _existing_file, "the path of an existing Markdown file"

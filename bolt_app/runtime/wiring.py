@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 
 from bolt_app.adapters.llm import OpenAIChat
 from bolt_app.adapters.notion import NotionError, NotionGateway, NotionSchemaError
+from bolt_app.adapters.pace import Pace
 from bolt_app.adapters.slack import SlackError, SlackGateway, build_web_client
 from bolt_app.core.clock import Clock, utcnow
 from bolt_app.core.jobs import Jobs
@@ -52,6 +53,10 @@ _SETUP_STATUSES = {401: "NOTION_TOKEN", 403: "NOTION_TOKEN", 404: "NOTION_POSTMO
 
 class StartupError(Exception):
     """A problem the operator must fix before the bot can run; the message says which."""
+
+
+#: Requests the transcript's budget lets go at once before pacing starts.
+TRANSCRIPT_BURST = 10
 
 
 def build_services(
@@ -111,10 +116,13 @@ def build_services(
         clock=clock,
         announcer=announcer,
     )
+    # All incidents' transcript syncs share one Notion budget (see "The transcript" in
+    # docs/ARCHITECTURE.md); declares and commands never wait on it.
+    rps = settings.transcript_notion_rps
     transcript = TranscriptService(
         store=store,
         slack=slack,
-        notion=notion,
+        notion=notion.paced(Pace(rps, burst=TRANSCRIPT_BURST) if rps > 0 else None),
         postmortem=postmortem,
         clock=clock,
         jobs=dumps,

@@ -48,7 +48,7 @@ from bolt_app.transcript.capture import FillReach
 from bolt_app.transcript.changes import ChangeSync, as_message
 from bolt_app.transcript.summary import DraftSummary
 from bolt_app.transcript.timeline import EVENT_PREFIX, Timeline, record_pin
-from storage import Incident, LockTimeout, Store
+from storage import Incident, LockTimeout, SlackMessage, Store
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +263,23 @@ class _Unit:
         return (0 if self.keys[0].startswith("day:") else len(self.keys)) + len(self.replies)
 
 
+@dataclass
+class _Tail:
+    """The transcript's last block, as this process wrote it: a packed group of lines
+    with no thread under it. The next sync's first lines extend it (one PATCH) instead of
+    starting a new block, while it has room; a deleted block's capacity never comes back.
+
+    Kept in memory only, and used only while the store agrees nothing changed it since:
+    its lines are still the block's and still the newest top-level ones, and no line was
+    rewritten since (`synced`, each line's `synced_event_ts`). Any doubt means a new block.
+    """
+
+    block_id: str
+    keys: list[str]
+    rich: list[RichText]
+    synced: dict[str, str | None]
+
+
 class _Group:
     """Consecutive top-level lines waiting to become one block (or a few, past 100 items).
 
@@ -272,12 +289,17 @@ class _Group:
 
     def __init__(self, units: list[_Unit]) -> None:
         self.units = units
-        self.keys: list[str] = []
+        self.keys: list[list[str]] = []  # the keys of each line (a seeded one has several)
         self.lines: list[list[RichText]] = []
 
     def add(self, key: str, line: list[RichText]) -> None:
-        self.keys.append(key)
+        self.keys.append([key])
         self.lines.append(line)
+
+    def seed(self, tail: _Tail) -> None:
+        """Start with the page's last block, so new lines extend it (see `_Tail`)."""
+        self.keys.append(list(tail.keys))
+        self.lines.append(list(tail.rich))
 
     def close(
         self,
@@ -290,7 +312,7 @@ class _Group:
         sizes = _pack_sizes(self.lines)
         start = 0
         for index, (pack, size) in enumerate(zip(packs, sizes, strict=True)):
-            keys = self.keys[start : start + size]
+            keys = [key for line in self.keys[start : start + size] for key in line]
             start += size
             last = index == len(packs) - 1
             children = [nb.paragraph(p) for p in render.pack_lines(reply_lines)] if last else []
@@ -317,12 +339,18 @@ class _PlanBuilder:
     """Turns messages, oldest first, into a `_Plan`: date lines, packed groups, late replies."""
 
     def __init__(
-        self, recorded: dict[str, str], line: Callable[[dict[str, Any]], list[RichText]]
+        self,
+        recorded: dict[str, str],
+        line: Callable[[dict[str, Any]], list[RichText]],
+        tail: _Tail | None = None,
     ) -> None:
         self.recorded = recorded
         self.line = line
         self.units: list[_Unit] = []
         self.group = _Group(self.units)
+        self.tail = tail
+        if tail is not None:
+            self.group.seed(tail)
         self.late_replies: dict[str, list[dict[str, Any]]] = {}
         self.days: set[str] = set()
         self.count = 0
@@ -348,7 +376,7 @@ class _PlanBuilder:
 
     def done(self) -> _Plan:
         self.group.close()
-        return _Plan(self.units, self.late_replies, self.count)
+        return _Plan(self.units, self.late_replies, self.count, tail=self.tail)
 
 
 @dataclass
@@ -359,6 +387,8 @@ class _Plan:
     #: ts -> event_ts of messages edited before they were first written: their line
     #: already shows that version, so `ChangeSync` needn't rewrite it.
     edited: dict[str, str] = field(default_factory=dict)
+    #: The page's last block, which the first unit extends when its keys start with its.
+    tail: _Tail | None = None
 
 
 def _ignore(_text: str) -> None:
@@ -427,6 +457,8 @@ class TranscriptService:
         self.fill_gaps: Callable[[Incident, FillReach], int] | None = None
         #: Incident -> the connection generation since which its capture is known whole.
         self._gap_free: dict[int, int] = {}
+        #: Incident -> the page's last block as this process wrote it (see `_Tail`).
+        self._tails: dict[int, _Tail] = {}
         #: Incident -> the connection generation in which an event of it was captured.
         self._heard: dict[int, int] = {}
         self._generation = 0
@@ -664,12 +696,19 @@ class TranscriptService:
         plan = self._plan_from_store(incident, channel, recorded)
         progress.start(plan.messages)
         refused: list[str] = []
-        done = self._write_units(incident, heading_id, plan.units, progress, plan.messages, refused)
+        done, last = self._write_units(
+            incident, heading_id, plan.units, progress, plan.messages, refused, plan.tail
+        )
         self._write_late(
             incident, channel, heading_id, plan.late, progress, done, plan.messages, refused
         )
+        if last is None and plan.tail is not None and plan.units:
+            last = (plan.units[0], plan.tail.block_id)  # the extended block is still last
+        if plan.late.keys() & set(last[0].keys if last else ()):
+            last = None  # a thread now hangs under it (or it was split)
         if plan.edited:
             self.store.mark_synced(int(incident.id), plan.edited)
+        self._keep_tail(int(incident.id), last)
         events = self.timeline.sync(
             incident, str(page.external_id), top, set(recorded.keys()), self.slack.user_name
         )
@@ -786,7 +825,8 @@ class TranscriptService:
         for row in rows:
             if row.thread_ts and row.thread_ts != row.ts and not row.deleted:
                 replies.setdefault(row.thread_ts, []).append(as_message(row))
-        plan = _PlanBuilder(recorded, lambda m: self._line(channel, m))
+        tail = self._valid_tail(int(incident.id), rows)
+        plan = _PlanBuilder(recorded, lambda m: self._line(channel, m), tail)
         for row in rows:
             if row.thread_ts and row.thread_ts != row.ts:
                 continue  # a reply (a broadcast shows once, in its thread)
@@ -810,6 +850,38 @@ class TranscriptService:
             if row.ts not in recorded and not row.deleted and row.event_ts != row.ts
         }
         return done
+
+    def _valid_tail(self, incident_id: int, rows: Sequence[SlackMessage]) -> _Tail | None:
+        """This process's `_Tail` of the incident, if the store says nothing changed it."""
+        with self._gap_lock:
+            tail = self._tails.pop(incident_id, None)
+        if tail is None:
+            return None
+        entries = self.store.transcript_rows(incident_id)
+        in_block = {ts for ts, block, _thread in entries if block == tail.block_id}
+        tops = [ts for ts, _block, thread in entries if thread is None and _is_ts(ts)]
+        synced = {row.ts: row.synced_event_ts for row in rows if row.ts in in_block}
+        if (
+            in_block != set(tail.keys)
+            or not tops
+            or max(tops, key=float) != tail.keys[-1]
+            or synced != tail.synced
+        ):
+            return None
+        return tail
+
+    def _keep_tail(self, incident_id: int, last: tuple[_Unit, str] | None) -> None:
+        """Remember the block just appended (or extended) last, if it has no thread."""
+        if last is None:
+            return
+        unit, block_id = last
+        if unit.replies or unit.keys[0].startswith("day:"):
+            return
+        rows = {r.ts: r.synced_event_ts for r in self.store.captured_messages(incident_id)}
+        rich = [nb.request_item(item) for item in nb.rich_text_of(unit.block)]
+        tail = _Tail(block_id, list(unit.keys), rich, {k: rows.get(k) for k in unit.keys})
+        with self._gap_lock:
+            self._tails[incident_id] = tail
 
     def _line(self, channel: str, message: dict[str, Any]) -> list[RichText]:
         ts = str(message["ts"])
@@ -865,15 +937,25 @@ class TranscriptService:
         progress: Progress,
         total: int,
         refused: list[str],
-    ) -> int:
-        """Append top-level blocks in as few requests as Notion's limits allow.
+        tail: _Tail | None = None,
+    ) -> tuple[int, tuple[_Unit, str] | None]:
+        """Append top-level blocks in as few requests as Notion's limits allow; how many
+        messages they hold, and the last unit appended with its block id.
+
+        A first unit that starts with the lines of the page's last block (`tail`)
+        extends that block instead.
 
         A batch Notion refuses is written again block by block, and a block it refuses
         on its own goes in as plain text, so one bad message never blocks the rest.
         """
         done = 0
+        incident_id = int(incident.id)
+        tail = self._extend_tail(incident_id, heading_id, units, tail)
+        if tail is not None:
+            done += units[0].messages - len(tail.keys)
+            units = units[1:]
+        last: tuple[_Unit, str] | None = None
         for batch in _batches(units):
-            incident_id = int(incident.id)
             ids = self._append_isolating(
                 incident_id,
                 heading_id,
@@ -889,7 +971,39 @@ class TranscriptService:
             self.store.end_transcript_write(incident_id, self.clock())
             done += sum(u.messages for u in batch)
             progress.advance(done, total)
-        return done
+            last = (batch[-1], ids[-1])
+        return done, last
+
+    def _extend_tail(
+        self, incident_id: int, heading_id: str, units: list[_Unit], tail: _Tail | None
+    ) -> _Tail | None:
+        """Write the first unit into the page's last block when it starts with its lines.
+
+        One PATCH of the block's text (and one append for the replies of its new last
+        line, if any); returns `tail` when units[0] was that block, else None.
+        """
+        if tail is None or not units or units[0].keys[: len(tail.keys)] != tail.keys:
+            return None
+        unit = units[0]
+        new = unit.keys[len(tail.keys) :]
+        if not new:
+            return tail  # nothing joined it (a date line or a thread came first)
+        rich = nb.rich_text_of(unit.block)
+        self.store.begin_transcript_write(incident_id, heading_id, self.clock())
+        self.notion.update_block(tail.block_id, {"paragraph": {"rich_text": rich}})
+        lines: list[tuple[str, str, str | None]] = [(key, tail.block_id, None) for key in new]
+        self.store.save_transcript_entries(incident_id, lines, self.clock())
+        self.store.end_transcript_write(incident_id, self.clock())
+        children = unit.block["paragraph"].get("children") or []
+        if children:  # the new last line's thread, once that line is saved as the block's
+            self.store.begin_transcript_write(incident_id, tail.block_id, self.clock())
+            self.notion.append_blocks(tail.block_id, children)
+            replies: list[tuple[str, str, str | None]] = [
+                (reply, tail.block_id, unit.thread) for reply in unit.replies
+            ]
+            self.store.save_transcript_entries(incident_id, replies, self.clock())
+            self.store.end_transcript_write(incident_id, self.clock())
+        return tail
 
     def _append_isolating(
         self,

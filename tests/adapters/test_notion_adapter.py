@@ -588,7 +588,7 @@ def test_nesting_deeper_than_one_request_allows_is_written_whole(
     assert tree_outline(fake.children_tree(page.id)) == blocks_outline(blocks)
 
 
-def test_a_429_on_create_is_retried_by_the_client_and_makes_one_page(
+def test_a_short_429_on_create_is_waited_out_and_makes_one_page(
     fake: FakeNotion, gateway: NotionGateway, database: tuple[str, str]
 ) -> None:
     gateway.schema()
@@ -598,7 +598,7 @@ def test_a_429_on_create_is_retried_by_the_client_and_makes_one_page(
     assert [p["id"] for p in fake.pages(database[1])] == [fake.page(page.id)["id"]]
 
 
-def test_the_client_honours_retry_after(
+def test_a_create_honours_a_short_retry_after(
     fake: FakeNotion, gateway: NotionGateway, database: tuple[str, str]
 ) -> None:
     gateway.schema()

@@ -84,13 +84,20 @@ def test_a_pause_past_the_limit_fails_with_notions_answer(
     assert failed.value.status == 529 and slept == []
 
 
-def test_a_request_budget_per_window_is_waited_out_with_nothing_lost(
-    fake: FakeNotion, gateway: NotionGateway
-) -> None:
+def test_a_request_budget_per_window_is_waited_out_with_nothing_lost(fake: FakeNotion) -> None:
+    database_id, _ = fake.add_database()
+    gateway = NotionGateway(  # really sleeping: the fake's window must pass
+        token="ntn_fake_token",
+        base_url=fake.base_url,
+        database_id=database_id,
+        timeout_s=5.0,
+        logger=logging.getLogger("tests.notion"),
+    )
     page = gateway.create_postmortem(FIELDS, [])
     fake.rate_limit(3, window_s=1.0)
     for _ in range(6):
         gateway.append_blocks(page.id, lines(2))
     fake.rate_limit(None)
+    gateway.close()
     assert len(fake.children_tree(page.id)) == 12
     assert fake.count("blocks.children.append") > 6  # some were turned away and resent

@@ -169,6 +169,7 @@ def test_re_dump_writes_nothing_and_an_incremental_dump_writes_exactly_the_new(b
     seeded = seed(bot, channel, 50, 5, replies=2)
     dump(bot, channel)
     writes, appends = bot.notion.write_count(), bot.notion.count("blocks.children.append")
+    blocks = len(bot.notion.store.blocks)
 
     assert dump(bot, channel).startswith("Transcript up to date: 0 new messages")
     assert bot.notion.write_count() == writes
@@ -183,8 +184,10 @@ def test_re_dump_writes_nothing_and_an_incremental_dump_writes_exactly_the_new(b
 
     assert dump(bot, channel).startswith("Transcript up to date: 7 new messages")
     assert_complete(bot, seeded)
-    # One append for the 5 new top-level messages, one under the old thread's parent.
-    assert bot.notion.count("blocks.children.append") == appends + 2
+    # The 5 new top-level messages extend the last block (one PATCH, no new block);
+    # one append goes under the old thread's parent.
+    assert bot.notion.count("blocks.children.append") == appends + 1
+    assert len(bot.notion.store.blocks) == blocks + 1  # the late replies' paragraph
     entries = bot.services.store.transcript_ts(int(bot.incident(1).id))
     assert all(ts in entries for ts in [*seeded.top, *late])
 

@@ -91,6 +91,7 @@ def test_every_setting_is_read() -> None:
         ("INCIDENT_ANNOUNCE_CHANNEL", "#general", "INCIDENT_ANNOUNCE_CHANNEL is malformed"),
         ("RECONCILE_INTERVAL_SECONDS", "soon", "RECONCILE_INTERVAL_SECONDS is malformed"),
         ("TRANSCRIPT_SYNC_SECONDS", "-1", "TRANSCRIPT_SYNC_SECONDS is malformed"),
+        ("TRANSCRIPT_NOTION_RPS", "fast", "TRANSCRIPT_NOTION_RPS is malformed"),
         ("POSTMORTEM_TEMPLATE", "/no/such/file.md", "POSTMORTEM_TEMPLATE is malformed"),
         ("SLACK_API_BASE_URL", "slack.com/api", "SLACK_API_BASE_URL is malformed"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL is malformed"),
