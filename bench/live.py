@@ -10,7 +10,7 @@ Prints, for the live sync alone (no dump is triggered):
 * Slack history and replies calls after the first sync's gap fill (target 0);
 * peak RSS.
 
-    .venv/bin/python -m bench.live [--messages 1000] [--sync-seconds 10]
+    .venv/bin/python -m bench.live [--messages 1000] [--sync-seconds 10] [--notion-rps 2.5]
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--sync-seconds", type=float, default=10.0)
+    parser.add_argument("--notion-rps", type=float, default=2.5, help="TRANSCRIPT_NOTION_RPS")
     args = parser.parse_args()
     rng = random.Random(7)
     with (
@@ -66,6 +67,7 @@ def main() -> int:
         running_bot(
             f"sqlite:///{Path(tmp) / 'live.db'}",
             TRANSCRIPT_SYNC_SECONDS=str(args.sync_seconds),
+            TRANSCRIPT_NOTION_RPS=str(args.notion_rps),
             RECONCILE_INTERVAL_SECONDS="3600",
         ) as bot,
     ):

@@ -1,4 +1,5 @@
-"""Dumps across real processes: SIGKILL mid-dump, and concurrent triggers in 2 processes.
+"""Transcripts across real processes: SIGKILL mid-dump and mid-live-sync, and concurrent
+triggers and live syncs in several processes.
 
 Real child processes (tests/helpers/transcript_workers.py) run the real services against
 FakeSlack and FakeNotion in this process, on both stores.
@@ -15,6 +16,7 @@ from bolt_app.core.clock import utcnow
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.fake_slack.fake import FakeSlack
 from bolt_app.formats.template import TRANSCRIPT_HEADING
+from bolt_app.transcript.capture import message_fields
 from bolt_app.transcript.dump import ChannelProgress, TranscriptService
 from bolt_app.transcript.render import linked_ts_all
 from storage import Incident, Store
@@ -192,3 +194,98 @@ def test_10_triggers_across_2_processes_give_one_complete_transcript(
     assert sum(written) == sum(1 + len(r) for r in expected.values())
     assert store.latest_pending_dump(int(incident.id)) is None
     assert len(world.notion.pages(world.data_source_id, include_archived=True)) == 1
+
+
+def live_worker(store_url: str, world: World) -> Child:
+    return Child(
+        store_url,
+        world.slack.base_url,
+        world.notion.base_url,
+        world.database_id,
+        "1",
+        module="tests.helpers.live_workers",
+    )
+
+
+def post_and_capture(
+    store: Store, world: World, incident: Incident, ts: float, text: str, thread: str | None
+) -> str:
+    """A message in Slack and, as capture would store its event, in the store."""
+    message = world.slack.message(
+        world.channel,
+        world.slack.post(world.channel, "U0ALICE", text, thread_ts=thread, ts=f"{ts:.6f}"),
+    )
+    store.capture_message(
+        event_id=f"Ev{ts:.0f}",
+        incident_id=int(incident.id),
+        channel_id=world.channel,
+        ts=str(message["ts"]),
+        fields=message_fields(message),
+        event_ts=str(message["ts"]),
+        now=utcnow(),
+    )
+    return str(message["ts"])
+
+
+@pytest.mark.timeout(120)
+def test_live_syncs_in_several_processes_with_a_sigkill_mid_sync_write_each_message_once(
+    store: Store, store_url: str, world: World
+) -> None:
+    incident = incident_with_channel(store, world)
+    world.notion.set_latency(0.1)  # every sync spends most of its time in a request
+    expected: dict[str, list[str]] = {}
+    ts = BASE_TS
+
+    def post_batch(count: int) -> None:
+        nonlocal ts
+        for index in range(count):
+            ts += 10
+            parents = list(expected)
+            if parents and index % 4 == 3:  # a late reply, often in the middle of a group
+                parent = parents[(index * 7) % len(parents)]
+                expected[parent].append(
+                    post_and_capture(store, world, incident, ts, f"re {index}", parent)
+                )
+            else:
+                expected[post_and_capture(store, world, incident, ts, f"m {index}", None)] = []
+
+    first = live_worker(store_url, world)
+    later = [live_worker(store_url, world) for _ in range(2)]
+    try:
+        first.expect("ready")
+        first.send("go")
+        post_batch(40)
+        world.notion.wait_for(lambda: len(store.transcript_ts(int(incident.id))) > 10, timeout=30)
+        # Its next write lands at Notion but is never answered: kill it while it hangs.
+        for route in ("blocks.children.append", "blocks.update"):
+            world.notion.inject(route, status=None, drop_response_after_handling=True)
+        post_batch(20)
+        world.notion.wait_for(lambda: landed_unrecorded(world, store, incident) > 0, timeout=30)
+        first.kill()  # SIGKILL, a write in flight: its lock dies with it
+        assert store.unfinished_transcript_write(int(incident.id)) is not None
+        world.notion.clear_faults()
+        post_batch(40)
+        for child in later:  # two processes take over, side by side
+            child.expect("ready")
+            child.send("go")
+        post_batch(60)
+        world.notion.wait_for(
+            lambda: (
+                {
+                    *expected,
+                    *(r for rs in expected.values() for r in rs),
+                }
+                <= set(store.transcript_ts(int(incident.id)))
+            ),
+            timeout=60,
+        )
+        for child in later:
+            child.send("stop")
+        for child in later:
+            child.expect("stopped")
+    finally:
+        for child in [first, *later]:
+            child.close()
+
+    assert_complete_once(world, expected)
+    assert store.unfinished_transcript_write(int(incident.id)) is None
