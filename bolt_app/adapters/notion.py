@@ -13,8 +13,8 @@ Facts this module relies on (notion-client 3.1, ``Notion-Version: 2025-09-03``):
   Our rules instead: a 429 or a 529 ``service_overload`` did nothing, so it is sent again
   after ``Retry-After`` for up to ``MAX_PAUSE_SECONDS`` (a rate limit pauses the work, it
   doesn't fail it); page creation waits only ``CREATE_PAUSE_SECONDS``, then leaves it to
-  its caller, which adopts or leaves it to the reconciler; a read that met a 5xx is sent
-  again twice. Nothing else is retried here: a retried ``POST /v1/pages`` or block
+  its caller, which adopts or leaves it to the reconciler; a read or an update that met
+  a 5xx is sent again twice. Nothing else is retried here: a retried ``POST /v1/pages`` or block
   append that timed out can write twice, and whether to try again is the caller's
   decision (its attempt protocol adopts a page an unanswered create made).
 * Per request: at most 100 blocks in any children array, 1,000 blocks in total, two levels of
@@ -259,8 +259,10 @@ CREATE_ACTION = "create the postmortem page"
 CREATE_PAUSE_SECONDS = 2.0
 
 
-#: A read that met a 500, 502 or 503 is sent again this many times (a read can't write
-#: twice), after READ_RETRY_PAUSE_SECONDS, doubling.
+#: Actions that can be sent twice with no harm: reads, and updates that set a value.
+IDEMPOTENT_ACTIONS = ("read ", "search ", "update ")
+#: A read or an update that met a 500, 502 or 503 is sent again this many times, after
+#: READ_RETRY_PAUSE_SECONDS, doubling. Creates and appends never are: they could land twice.
 READ_RETRIES = 2
 READ_RETRY_PAUSE_SECONDS = 0.5
 _SERVER_ERRORS = (500, 502, 503)
@@ -807,8 +809,8 @@ class NotionGateway:
         in all: a rate limit pauses the work, it doesn't fail it. Page creation waits
         only `CREATE_PAUSE_SECONDS` (a 429 or 529 created nothing, so sending it again is
         safe); past that its caller adopts or retries through the reconciler, so a
-        declare never waits a minute for Notion. A read (an action named "read …" or
-        "search …") that met a 500, 502 or 503 is sent again `READ_RETRIES` times.
+        declare never waits a minute for Notion. A read or an update (`IDEMPOTENT_ACTIONS`)
+        that met a 500, 502 or 503 is sent again `READ_RETRIES` times.
         """
         paused = 0.0
         attempt = 0

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from bolt_app.adapters.notion import NotionError, NotionGateway, plan_chunks
@@ -1060,7 +1060,7 @@ class TranscriptService:
         incident_id = int(incident.id)
         for parent_ts in sorted(late, key=float):
             replies = late[parent_ts]
-            block_id = self._end_block_at(incident_id, heading_id, parent_ts)
+            block_id = self._end_block_at(incident_id, heading_id, parent_ts, channel)
             packs = render.pack_lines([self._line(channel, r) for r in replies])
             self._append_isolating(
                 incident_id,
@@ -1078,12 +1078,14 @@ class TranscriptService:
             done += len(replies)
             progress.advance(done, total)
 
-    def _end_block_at(self, incident_id: int, heading_id: str, parent_ts: str) -> str:
+    def _end_block_at(self, incident_id: int, heading_id: str, parent_ts: str, channel: str) -> str:
         """The id of a block whose last line is `parent_ts`, splitting its group if need be.
 
         Blocks are rewritten (PATCH), never deleted: a deleted block's capacity is never
         given back. The new block is written before the old one is cut, so a crash in
-        between can show the moved lines twice, but never loses one.
+        between can show the moved lines twice, but never loses one. The two halves are
+        rendered from the store (so a split costs two writes, no read) unless a line
+        isn't captured or a half no longer fits one block; then the block is read.
         """
         rows = self.store.transcript_rows(incident_id)
         block_id = next(b for ts, b, thread in rows if ts == parent_ts and thread is None)
@@ -1093,14 +1095,19 @@ class TranscriptService:
         )
         if not lines or lines[-1] == parent_ts:
             return block_id
-        block = self.notion.retrieve_block(block_id)
-        rich = [nb.request_item(item) for item in nb.rich_text_of(block)]
-        cut = next(i for i, ts in render.line_starts(rich) if float(ts) > float(parent_ts))
-        head, tail = _without_break(rich[:cut]), rich[cut:]
         before = [ts for ts in lines if float(ts) <= float(parent_ts)]
         after = [ts for ts in lines if float(ts) > float(parent_ts)]
+        halves = self._render_halves(incident_id, channel, before, after)
+        has_children = any(b == block_id and thread is not None for _ts, b, thread in rows)
+        if halves is None:
+            block = self.notion.retrieve_block(block_id)
+            rich = [nb.request_item(item) for item in nb.rich_text_of(block)]
+            cut = next(i for i, ts in render.line_starts(rich) if float(ts) > float(parent_ts))
+            halves = _without_break(rich[:cut]), rich[cut:]
+            has_children = bool(block.get("has_children"))
+        head, tail = halves
         self.store.begin_transcript_write(incident_id, heading_id, self.clock())
-        if not block.get("has_children"):
+        if not has_children:
             # The block keeps the lines up to the parent; the rest follow in a new block.
             (moved,) = self.notion.append_blocks(heading_id, [nb.paragraph(tail)], after=block_id)
             self.store.move_transcript_entries(incident_id, after, moved)
@@ -1109,7 +1116,8 @@ class TranscriptService:
         else:
             # Its children are the replies of its last line: it keeps the lines after the
             # parent, and the lines up to the parent go into a new block just before it.
-            previous = self._previous_sibling(heading_id, block_id)
+            known = self._previous_in_store(rows, block_id)
+            previous = known or self._previous_sibling(heading_id, block_id)
             new = nb.paragraph(head)
             if previous is None:
                 kept = self.notion.prepend_block(heading_id, new)
@@ -1118,8 +1126,45 @@ class TranscriptService:
             self.store.move_transcript_entries(incident_id, before, kept)
             self.notion.update_block(block_id, {"paragraph": {"rich_text": tail}})
         self.store.end_transcript_write(incident_id, self.clock())
+        with self._gap_lock:
+            self._tails.pop(incident_id, None)
         log.info("split a transcript block of incident %s for a late thread", incident_id)
         return kept
+
+    def _render_halves(
+        self, incident_id: int, channel: str, before: list[str], after: list[str]
+    ) -> tuple[list[RichText], list[RichText]] | None:
+        """Both halves of a split block as the store says they read; None if it can't."""
+        rows = {r.ts: r for r in self.store.captured_messages(incident_id)}
+        if any(ts not in rows for ts in (*before, *after)):
+            return None
+        halves = []
+        for keys in (before, after):
+            packs = render.pack_lines([self._line(channel, as_message(rows[k])) for k in keys])
+            if len(packs) != 1:
+                return None
+            halves.append(packs[0])
+        return halves[0], halves[1]
+
+    @staticmethod
+    def _previous_in_store(rows: Sequence[tuple[str, str, str | None]], block_id: str) -> str:
+        """The block just before `block_id` under the heading, by the entries' order;
+        "" when the store can't tell (it is the first one known: ask Notion)."""
+        starts: dict[str, float] = {}
+        for key, block, thread in rows:
+            if thread is not None or key.startswith(EVENT_PREFIX):
+                continue
+            if key.startswith("day:"):
+                day = datetime.fromisoformat(key[4:]).replace(tzinfo=UTC)
+                start = day.timestamp() - 0.5  # a date line comes before its day's lines
+            else:
+                start = float(key)
+            starts[block] = min(start, starts.get(block, start))
+        if block_id not in starts:
+            return ""
+        order = sorted(starts, key=lambda b: starts[b])
+        index = order.index(block_id)
+        return order[index - 1] if index else ""
 
     def _previous_sibling(self, parent_id: str, block_id: str) -> str | None:
         previous: str | None = None

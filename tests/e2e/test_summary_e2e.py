@@ -239,10 +239,13 @@ def test_a_notion_failure_while_updating_the_callout_never_fails_the_dump(
     channel = declare(bot)
     talk(bot, channel, "first")
     dump(bot, channel)
-    bot.notion.inject("blocks.update", status=500)
+    bot.notion.inject("blocks.update", status=500, times=3)  # more than updates are retried
     llm.reply = "A newer draft."
 
-    talk(bot, channel, "second")
+    # A reply: appended under its parent, so the one failing update is the callout's
+    # (a new top-level line would extend the transcript's last block with an update).
+    first = bot.slack.messages(channel)[-1]["ts"]
+    bot.slack.post(channel, "U0ALICE", "second", thread_ts=first)
     assert dump(bot, channel).startswith("Transcript up to date: 1 new message")
 
     (callout,) = callouts(bot)
