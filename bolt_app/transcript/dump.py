@@ -280,6 +280,18 @@ class _Tail:
     synced: dict[str, str | None]
 
 
+@dataclass
+class _ThreadTail:
+    """A thread's last reply paragraph, as this process wrote it (see `_Tail`): the
+    thread's next replies extend it with one PATCH instead of adding a paragraph."""
+
+    parent_block: str
+    child_id: str
+    keys: list[str]
+    rich: list[RichText]
+    synced: dict[str, str | None]
+
+
 class _Group:
     """Consecutive top-level lines waiting to become one block (or a few, past 100 items).
 
@@ -459,6 +471,8 @@ class TranscriptService:
         self._gap_free: dict[int, int] = {}
         #: Incident -> the page's last block as this process wrote it (see `_Tail`).
         self._tails: dict[int, _Tail] = {}
+        #: (incident, thread ts) -> the thread's last reply paragraph (see `_ThreadTail`).
+        self._thread_tails: dict[tuple[int, str], _ThreadTail] = {}
         #: Incident -> the connection generation in which an event of it was captured.
         self._heard: dict[int, int] = {}
         self._generation = 0
@@ -1058,25 +1072,69 @@ class TranscriptService:
         (`_end_block_at`), so the replies, the block's children, sit under it.
         """
         incident_id = int(incident.id)
+        if not late:
+            return
+        captured = {r.ts: r for r in self.store.captured_messages(incident_id)}
+        written = self.store.transcript_rows(incident_id)
         for parent_ts in sorted(late, key=float):
             replies = late[parent_ts]
             block_id = self._end_block_at(incident_id, heading_id, parent_ts, channel)
-            packs = render.pack_lines([self._line(channel, r) for r in replies])
-            self._append_isolating(
-                incident_id,
-                block_id,
-                [nb.paragraph(pack) for pack in packs],
-                [f"replies to {parent_ts}"] * len(packs),
-                refused,
-            )
+            keys = [[str(r["ts"])] for r in replies]  # the keys of each line
+            lines = [self._line(channel, r) for r in replies]
+            tail = self._valid_thread_tail(incident_id, parent_ts, block_id, written, captured)
+            if tail is not None:  # the thread's last paragraph takes what fits (one PATCH)
+                keys, lines = [list(tail.keys), *keys], [tail.rich, *lines]
+            packs, sizes = render.pack_lines(lines), _pack_sizes(lines)
+            ids: list[str] = []
+            if tail is not None and sizes[0] > 1:
+                self.store.begin_transcript_write(incident_id, block_id, self.clock())
+                self.notion.update_block(tail.child_id, {"paragraph": {"rich_text": packs[0]}})
+            if tail is not None:
+                ids.append(tail.child_id)
+            appended = packs[1:] if tail is not None else packs
+            if appended:
+                ids += self._append_isolating(
+                    incident_id,
+                    block_id,
+                    [nb.paragraph(pack) for pack in appended],
+                    [f"replies to {parent_ts}"] * len(appended),
+                    refused,
+                )
             self.store.save_transcript_entries(
                 incident_id,
                 [(str(r["ts"]), block_id, parent_ts) for r in replies],
                 self.clock(),
             )
             self.store.end_transcript_write(incident_id, self.clock())
+            last_keys = [key for line in keys[len(keys) - sizes[-1] :] for key in line]
+            synced = {k: r.synced_event_ts for k, r in captured.items() if k in last_keys}
+            with self._gap_lock:
+                self._thread_tails[(incident_id, parent_ts)] = _ThreadTail(
+                    block_id, ids[-1], last_keys, packs[-1], synced
+                )
             done += len(replies)
             progress.advance(done, total)
+
+    def _valid_thread_tail(
+        self,
+        incident_id: int,
+        parent_ts: str,
+        block_id: str,
+        written: Sequence[tuple[str, str, str | None]],
+        captured: dict[str, SlackMessage],
+    ) -> _ThreadTail | None:
+        """This process's last reply paragraph of a thread, if the store says it is
+        still the thread's last and unchanged (the same rules as `_Tail`)."""
+        with self._gap_lock:
+            tail = self._thread_tails.pop((incident_id, parent_ts), None)
+        if tail is None or tail.parent_block != block_id:
+            return None
+        replies = [ts for ts, _block, thread in written if thread == parent_ts]
+        since = {ts for ts in replies if float(ts) >= float(tail.keys[0])}
+        synced = {k: captured[k].synced_event_ts for k in tail.keys if k in captured}
+        if since != set(tail.keys) or synced != tail.synced:
+            return None
+        return tail
 
     def _end_block_at(self, incident_id: int, heading_id: str, parent_ts: str, channel: str) -> str:
         """The id of a block whose last line is `parent_ts`, splitting its group if need be.

@@ -112,3 +112,26 @@ def test_an_old_one_block_per_message_transcript_is_continued(bot: Bot) -> None:
     blocks_now = paragraphs(bot)
     assert [linked_ts_all(b) for b in blocks_now] == [[old[0]], [old[1]], [old[2]], new]
     assert threads(blocks_now) == ([*old, *new], {old[0]: [late]})
+
+
+def test_new_lines_and_late_replies_extend_the_last_blocks_instead_of_adding_ones(
+    bot: Bot,
+) -> None:
+    channel = declare(bot)
+    top = [bot.slack.post(channel, "U0ALICE", f"line {i}", ts=stamp(i)) for i in range(3)]
+    dump(bot, channel)
+    first = bot.slack.post(channel, "U0BOB", "re 2", thread_ts=top[2], ts=stamp(5))
+    dump(bot, channel)  # a late first reply: a paragraph under the last line
+    blocks = len(bot.notion.store.blocks)
+
+    second = bot.slack.post(channel, "U0BOB", "re 2 again", thread_ts=top[2], ts=stamp(6))
+    more = bot.slack.post(channel, "U0ALICE", "line 3", ts=stamp(7))
+    assert "2 new messages" in dump(bot, channel)
+    # The reply joined the thread's paragraph; the new line started a block of its own
+    # (the last block now has a thread under it, so it takes no more lines).
+    assert len(bot.notion.store.blocks) == blocks + 1
+    third = bot.slack.post(channel, "U0ALICE", "line 4", ts=stamp(8))
+    assert "1 new message" in dump(bot, channel)
+    assert len(bot.notion.store.blocks) == blocks + 1  # it joined "line 3"'s block
+    assert threads(paragraphs(bot)) == ([*top, more, third], {top[2]: [first, second]})
+    assert bot.notion.count("blocks.delete") == 0
