@@ -50,6 +50,16 @@ def visible(bot: Bot) -> set[str]:
     return found
 
 
+def layout(bot: Bot) -> tuple[int, int, int]:
+    """Top-level transcript blocks, reply paragraphs, and threads with replies."""
+    pages = bot.notion.pages(bot.data_source_id)
+    tree = bot.notion.children_tree(str(pages[0]["id"]))
+    heading = next(b for b in tree if FakeNotion.plain_text(b) == TRANSCRIPT_HEADING)
+    blocks = heading.get("children") or []
+    with_replies = [b for b in blocks if b.get("children")]
+    return len(blocks), sum(len(b["children"]) for b in with_replies), len(with_replies)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -138,9 +148,13 @@ def main() -> int:
             f"  Notion writes             {bot.notion.write_count()} (appends and PATCHes, "
             f"for {args.messages:,} messages and {len(stamps) // 10 + len(deleted)} changes)"
         )
+        top, children, threads = layout(bot)
         print(
             f"  Notion blocks created     {blocks:,} "
-            f"({blocks * 1000 / max(args.messages, 1):.0f} per 1,000 messages; target ≤ 100)"
+            f"({blocks * 1000 / max(args.messages, 1):.0f} per 1,000 messages; target ≤ 100): "
+            f"{top} top-level, {children} reply paragraphs under {threads} threads; "
+            f"this layout needs at least 2 a thread (its parent ends a block, its replies "
+            f"are that block's child), so {2 * threads} here"
         )
         print(f"  Slack history + replies   {reads} after the first sync (target 0)")
         print(f"  peak RSS                  {peak_mb:.0f} MB (bot and fakes in one process)")

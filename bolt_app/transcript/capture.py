@@ -18,13 +18,14 @@ our own bot's (its state changes belong to the timeline). No message text is log
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Literal
 
 from bolt_app.adapters.slack import SlackGateway
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import ArtifactKind
-from storage import Incident, Store
+from storage import Incident, SlackMessage, Store
 
 log = logging.getLogger(__name__)
 
@@ -139,15 +140,19 @@ class CaptureService:
                 newest_reply[str(row.thread_ts)] = row.ts
         count = 0
         read: set[str] = set()
+        seen: set[str] = set()  # top-level messages Slack still has
         for message in slack.history(channel, oldest=newest):
             count += self._fill(incident, channel, message)
             ts, latest = str(message.get("ts") or ""), message.get("latest_reply")
+            seen.add(ts)
             if ts and message.get("reply_count") and latest is not None:
                 read.add(ts)
                 after = newest_reply.get(ts)
                 if after is None or float(str(latest)) > float(after):
                     for reply in slack.replies(channel, ts, oldest=after):
                         count += self._fill(incident, channel, reply)
+        if from_start and seen:
+            count += self._gone(incident, channel, rows, seen)
         if reach == "threads":
             for thread_ts in sorted(set(newest_reply) - read, key=float):
                 for reply in slack.replies(channel, thread_ts, oldest=newest_reply[thread_ts]):
@@ -159,6 +164,31 @@ class CaptureService:
         if count:
             log.info("gap fill captured %d message(s) of incident %s", count, incident.id)
         return count
+
+    def _gone(
+        self, incident: Incident, channel: str, rows: list[SlackMessage], seen: set[str]
+    ) -> int:
+        """After a whole-history read: a captured top-level message Slack no longer has
+        was deleted while no bot listened, so its text leaves the store (and the page).
+
+        Only messages between the oldest and the newest the read returned: one posted
+        while it ran may not have been listed yet, and a workspace's retention hides the
+        oldest ones (Slack's free plan shows 90 days), which were not deleted by anyone.
+        """
+        oldest, newest = min(seen, key=float), max(seen, key=float)
+        gone = [
+            row
+            for row in rows
+            if row.thread_ts in (None, row.ts)
+            and not row.deleted
+            and row.ts not in seen
+            and float(oldest) < float(row.ts) < float(newest)
+        ]
+        for row in gone:
+            self._delete(incident, channel, row.ts, None, None, f"{time.time():.6f}")
+        if gone:
+            log.info("gap fill found %d deleted message(s) of incident %s", len(gone), incident.id)
+        return len(gone)
 
     def _fill(self, incident: Incident, channel: str, message: dict[str, Any]) -> int:
         if not message.get("ts") or self._is_ours(message):

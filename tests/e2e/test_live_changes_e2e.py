@@ -202,3 +202,26 @@ def test_a_block_cap_refusal_is_said_once_and_what_waited_follows_once_lifted(bo
         {more: [reply]},
     )
     assert not said()  # the message now says the page is up to date again
+
+
+def test_a_message_deleted_while_no_event_came_leaves_the_page_at_the_next_full_read(
+    bot: Bot,
+) -> None:
+    channel = live(bot)
+    kept = bot.slack.post(channel, "U0ALICE", "kept", ts=stamp(0))
+    secret = bot.slack.post(channel, "U0BOB", "password hunter2", ts=stamp(1))
+    last = bot.slack.post(channel, "U0ALICE", "also kept", ts=stamp(2))
+    steady(bot, channel, kept, secret, last)
+    bot.slack.message_events = False  # its deletion event never reaches the bot
+    bot.slack.delete_message(channel, secret)
+    before = reads(bot)
+    bot.slack.drop_sockets()  # a new connection: no event of it heard since
+    bot.slack.wait_for(lambda: reads(bot) > before, timeout=10)  # its gap fill ran
+    bot.slack.wait_for(bot.services.dumps.idle)
+    assert "hunter2" in page_text(bot)  # the gap fill after a reconnect reads new ones only
+
+    dump(bot, channel)  # reads the whole history: the message is gone from it
+    assert "hunter2" not in page_text(bot)
+    assert "(message deleted)" in page_text(bot)
+    (row,) = [r for r in bot.services.store.captured_messages(1) if r.ts == secret]
+    assert row.deleted and not row.text
