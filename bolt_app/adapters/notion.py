@@ -272,7 +272,7 @@ def _pause_for(error: NotionError, action: str, attempt: int) -> float | None:
     """How long to wait before sending a request Notion turned away; None to fail now."""
     if (
         error.status in _SERVER_ERRORS
-        and action.startswith(("read ", "search "))
+        and action.startswith(IDEMPOTENT_ACTIONS)
         and attempt < READ_RETRIES
     ):
         return READ_RETRY_PAUSE_SECONDS * 2**attempt

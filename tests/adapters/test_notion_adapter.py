@@ -535,6 +535,20 @@ def test_a_500_on_a_read_is_sent_again(fake: FakeNotion, gateway: NotionGateway)
     assert fake.count("databases.retrieve") == 2
 
 
+def test_a_503_on_an_update_is_sent_again_but_an_append_never_is(
+    fake: FakeNotion, gateway: NotionGateway
+) -> None:
+    page = gateway.create_postmortem(FIELDS, paragraphs(1))
+    (block,) = [b["id"] for b in fake.children_tree(page.id)]
+    fake.inject("blocks.update", status=503, times=2)
+    gateway.update_block(block, {"paragraph": {"rich_text": [{"text": {"content": "new"}}]}})
+    assert [c.status for c in fake.calls_to("blocks.update")] == [503, 503, 200]
+    fake.inject("blocks.children.append", status=503, times=1)
+    with pytest.raises(NotionError):
+        gateway.append_blocks(page.id, paragraphs(1))  # it may have landed: the caller decides
+    assert fake.count("blocks.children.append") == 1
+
+
 # --- create ------------------------------------------------------------------------------------
 
 
