@@ -25,9 +25,6 @@ from storage import Incident, LockTimeout, SlackMessage, Store
 
 log = logging.getLogger(__name__)
 
-#: How soon a sync that found the transcript lock taken looks again.
-BUSY_RETRY_SECONDS = 1.0
-
 #: `synced_event_ts` of a message whose deletion the page shows.
 DELETED = "deleted"
 
@@ -58,23 +55,22 @@ class ChangeSync:
         self.jobs = jobs
         self.interval = interval
         self._pending: dict[int, threading.Timer] = {}
-        #: Incidents with a change since their sync started (it may not have seen it).
-        self._dirty: set[int] = set()
         self._lock = threading.Lock()
 
     # -- when -----------------------------------------------------------------------------
 
     def soon(self, incident: Incident) -> None:
-        """Sync `incident` within the interval; changes in between share one sync.
-
-        A change that arrives while a sync writes is picked up by a sync right after it:
-        under a steady flow, syncs run back to back rather than an interval apart.
-        """
+        """Sync `incident` within the interval; changes in between share one sync."""
         if self.interval <= 0 or self.jobs is None:
             return  # only dumps write (they end with a sync)
+        incident_id = int(incident.id)
         with self._lock:
-            self._dirty.add(int(incident.id))
-        self._later(incident, self.interval)
+            if incident_id in self._pending:
+                return
+            timer = threading.Timer(self.interval, self._due, args=(incident,))
+            timer.daemon = True
+            self._pending[incident_id] = timer
+        timer.start()
 
     def _due(self, incident: Incident) -> None:
         with self._lock:
@@ -88,32 +84,11 @@ class ChangeSync:
             log.info("transcript changes of incident %s left for the next dump", incident.id)
 
     def _run(self, incident: Incident) -> None:
-        incident_id = int(incident.id)
-        with self._lock:
-            self._dirty.discard(incident_id)
         try:
-            with self.store.lock(self.lock_name(incident_id), timeout=0):
+            with self.store.lock(self.lock_name(int(incident.id)), timeout=0):
                 self.on_due(incident)
-        except LockTimeout:  # a dump or another process syncs; look again shortly
-            self._later(incident, min(self.interval, BUSY_RETRY_SECONDS))
-            return
-        with self._lock:
-            again = incident_id in self._dirty
-        if again:  # changes came in while it wrote: they have waited long enough
-            self._later(incident, 0.0)
-
-    def _later(self, incident: Incident, delay: float) -> None:
-        """Arm the incident's one timer, unless one is armed to fire sooner."""
-        with self._lock:
-            armed = self._pending.get(int(incident.id))
-            if armed is not None:
-                if delay >= self.interval:
-                    return
-                armed.cancel()
-            timer = threading.Timer(delay, self._due, args=(incident,))
-            timer.daemon = True
-            self._pending[int(incident.id)] = timer
-        timer.start()
+        except LockTimeout:  # a dump holds the transcript; look again after it
+            self.soon(incident)
 
     # -- what -----------------------------------------------------------------------------
 
