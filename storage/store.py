@@ -26,7 +26,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from peewee import Database, IntegrityError, Model, fn
 
@@ -68,6 +68,9 @@ log = logging.getLogger(__name__)
 UPDATABLE_FIELDS = frozenset({"status", "severity", "commander", "title"})
 #: Message columns capture_message() sets from an event.
 MESSAGE_FIELDS = frozenset({"thread_ts", "user", "bot_id", "subtype", "text", "extra"})
+#: Messages per multi-row INSERT: 13 columns each stays under SQLite's oldest limit of
+#: 999 bound variables a statement.
+CAPTURE_CHUNK = 70
 #: Serializes first-time setup of a SQLite file between processes.
 SQLITE_SETUP_LOCK = "firebreak:sqlite-setup"
 #: Rows per INSERT when saving transcript entries (well under SQLite's variable limit).
@@ -555,6 +558,83 @@ class Store:
                 ).execute()
             return True
 
+    def capture_messages(
+        self,
+        *,
+        incident_id: int,
+        channel_id: str,
+        messages: Sequence[tuple[str, dict[str, Any], str]],
+        now: datetime,
+    ) -> int:
+        """`capture_message` for many messages read from Slack (no event ids), in one
+        transaction: a gap fill of 10,000 messages is a few dozen commits, not 10,000.
+        Each item is ``(ts, fields, event_ts)``; returns how many rows were new or newer.
+        """
+        for _ts, fields, _event_ts in messages:
+            unknown = set(fields) - MESSAGE_FIELDS
+            if unknown:
+                raise ValueError(f"capture_messages cannot set {', '.join(sorted(unknown))}")
+        now = _utc(now)
+        changed = 0
+        with self.atomic():
+            for start in range(0, len(messages), CAPTURE_CHUNK):
+                changed += self._capture_chunk(
+                    incident_id, channel_id, messages[start : start + CAPTURE_CHUNK], now
+                )
+        return changed
+
+    @staticmethod
+    def _capture_chunk(
+        incident_id: int,
+        channel_id: str,
+        messages: Sequence[tuple[str, dict[str, Any], str]],
+        now: datetime,
+    ) -> int:
+        """One SELECT of what exists, one multi-row INSERT of the rest, an UPDATE for
+        each message newer than its row (an edit made while no event came)."""
+        known = {
+            row.ts: row
+            for row in m.SlackMessage.select(
+                m.SlackMessage.id,
+                m.SlackMessage.ts,
+                m.SlackMessage.event_ts,
+                m.SlackMessage.deleted,
+            ).where(
+                (m.SlackMessage.channel_id == channel_id)
+                & (m.SlackMessage.ts.in_([ts for ts, _f, _e in messages]))
+            )
+        }
+        fresh = {
+            ts: {
+                "incident": incident_id,
+                "channel_id": channel_id,
+                "ts": ts,
+                **fields,
+                "event_ts": event_ts,
+                "deleted": False,
+                "captured_at": now,
+                "updated_at": now,
+            }
+            for ts, fields, event_ts in messages
+            if ts not in known
+        }
+        inserted = 0
+        if fresh:
+            # Every row names the same columns, so one statement can carry them all.
+            rows = [{**dict.fromkeys(MESSAGE_FIELDS), **row} for row in fresh.values()]
+            inserted = m.SlackMessage.insert_many(rows).on_conflict_ignore().as_rowcount().execute()
+        updated = 0
+        for ts, fields, event_ts in messages:
+            current = known.get(ts)
+            if current is None or current.deleted:
+                continue
+            if Decimal(event_ts) > Decimal(current.event_ts):
+                m.SlackMessage.update(event_ts=event_ts, updated_at=now, **fields).where(
+                    m.SlackMessage.id == current.id
+                ).execute()
+                updated += 1
+        return int(inserted) + updated
+
     def capture_deletion(
         self,
         *,
@@ -633,12 +713,20 @@ class Store:
     def captured_messages(self, incident_id: int) -> list[SlackMessage]:
         """Every captured message of the incident, tombstones included, oldest first."""
         with self.session():
+            # Plain dicts, not model instances: a dump reads tens of thousands of rows.
             query = (
                 m.SlackMessage.select()
                 .where(m.SlackMessage.incident == incident_id)
                 .order_by(m.SlackMessage.ts)
+                .dicts()
             )
-            return [SlackMessage.of(row) for row in query]
+            return [SlackMessage(**_message_record(cast(dict[str, Any], row))) for row in query]
+
+
+def _message_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A `slack_message` row as `SlackMessage`'s fields (the foreign key is `incident`)."""
+    row["incident_id"] = row.pop("incident")
+    return row
 
 
 def _process_locks(config: DatabaseConfig) -> ProcessLocks:

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 #: message when no event told us of it.
 FillReach = Literal["new", "threads", "full"]
 
+#: Messages a gap fill stores per transaction.
+FILL_BATCH = 500
+
 #: Message fields kept beside the text, for rendering what an app or a forward says.
 EXTRA_FIELDS = ("attachments", "blocks", "files", "username", "app_id")
 
@@ -138,11 +141,11 @@ class CaptureService:
             is_reply = row.thread_ts is not None and row.thread_ts != row.ts
             if is_reply and float(row.ts) > float(newest_reply.get(str(row.thread_ts), "0")):
                 newest_reply[str(row.thread_ts)] = row.ts
-        count = 0
+        fill = _Fill(self, incident, channel)
         read: set[str] = set()
         seen: set[str] = set()  # top-level messages Slack still has
         for message in slack.history(channel, oldest=newest):
-            count += self._fill(incident, channel, message)
+            fill.add(message)
             ts, latest = str(message.get("ts") or ""), message.get("latest_reply")
             seen.add(ts)
             if ts and message.get("reply_count") and latest is not None:
@@ -150,13 +153,14 @@ class CaptureService:
                 after = newest_reply.get(ts)
                 if after is None or float(str(latest)) > float(after):
                     for reply in slack.replies(channel, ts, oldest=after):
-                        count += self._fill(incident, channel, reply)
-        if from_start and seen:
-            count += self._gone(incident, channel, rows, seen)
+                        fill.add(reply)
         if reach == "threads":
             for thread_ts in sorted(set(newest_reply) - read, key=float):
                 for reply in slack.replies(channel, thread_ts, oldest=newest_reply[thread_ts]):
-                    count += self._fill(incident, channel, reply)
+                    fill.add(reply)
+        count = fill.flush()
+        if from_start and seen:
+            count += self._gone(incident, channel, rows, seen)
         if from_start:
             self.store.save_artifact(
                 incident_id, ArtifactKind.HISTORY_READ, "complete", None, self.clock()
@@ -190,12 +194,6 @@ class CaptureService:
             log.info("gap fill found %d deleted message(s) of incident %s", len(gone), incident.id)
         return len(gone)
 
-    def _fill(self, incident: Incident, channel: str, message: dict[str, Any]) -> int:
-        if not message.get("ts") or self._is_ours(message):
-            return 0
-        edited = (message.get("edited") or {}).get("ts")
-        return int(self._store(incident, channel, message, None, str(edited or message["ts"])))
-
     def _changed(self, incident: Incident, applied: bool) -> bool:
         if applied:
             self.changed(incident)
@@ -225,6 +223,47 @@ class CaptureService:
     def _is_ours(self, message: dict[str, Any]) -> bool:
         ours = self.own_ids()
         return bool({message.get("user"), message.get("bot_id")} & ours)
+
+
+class _Fill:
+    """Messages read from Slack, stored `FILL_BATCH` at a time (one transaction each)."""
+
+    def __init__(self, capture: CaptureService, incident: Incident, channel: str) -> None:
+        self.capture = capture
+        self.incident = incident
+        self.channel = channel
+        self.batch: list[tuple[str, dict[str, Any], str]] = []
+        self.count = 0
+
+    def add(self, message: dict[str, Any]) -> None:
+        if not message.get("ts") or self.capture._is_ours(message):
+            return
+        if message.get("subtype") == "tombstone":  # a deleted parent: a deletion, in order
+            self.flush()
+            ts = str(message["ts"])
+            self.count += int(
+                self.capture._delete(
+                    self.incident, self.channel, ts, message.get("thread_ts"), None, ts
+                )
+            )
+            return
+        edited = (message.get("edited") or {}).get("ts")
+        version = str(edited or message["ts"])
+        self.batch.append((str(message["ts"]), message_fields(message), version))
+        if len(self.batch) >= FILL_BATCH:
+            self.flush()
+
+    def flush(self) -> int:
+        """Store what is buffered; how many messages were new or newer, in all."""
+        if self.batch:
+            self.count += self.capture.store.capture_messages(
+                incident_id=int(self.incident.id),
+                channel_id=self.channel,
+                messages=self.batch,
+                now=self.capture.clock(),
+            )
+            self.batch = []
+        return self.count
 
 
 def message_fields(message: dict[str, Any]) -> dict[str, Any]:

@@ -401,6 +401,8 @@ class _Plan:
     edited: dict[str, str] = field(default_factory=dict)
     #: The page's last block, which the first unit extends when its keys start with its.
     tail: _Tail | None = None
+    #: The captured messages the plan was made from, by ts.
+    captured: dict[str, SlackMessage] = field(default_factory=dict)
 
 
 def _ignore(_text: str) -> None:
@@ -713,16 +715,14 @@ class TranscriptService:
         done, last = self._write_units(
             incident, heading_id, plan.units, progress, plan.messages, refused, plan.tail
         )
-        self._write_late(
-            incident, channel, heading_id, plan.late, progress, done, plan.messages, refused
-        )
+        self._write_late(incident, channel, heading_id, plan, progress, done, refused)
         if last is None and plan.tail is not None and plan.units:
             last = (plan.units[0], plan.tail.block_id)  # the extended block is still last
         if plan.late.keys() & set(last[0].keys if last else ()):
             last = None  # a thread now hangs under it (or it was split)
         if plan.edited:
             self.store.mark_synced(int(incident.id), plan.edited)
-        self._keep_tail(int(incident.id), last)
+        self._keep_tail(int(incident.id), last, plan)
         events = self.timeline.sync(
             incident, str(page.external_id), top, set(recorded.keys()), self.slack.user_name
         )
@@ -858,6 +858,7 @@ class TranscriptService:
             else:
                 plan.message(message, thread)
         done = plan.done()
+        done.captured = {row.ts: row for row in rows}
         done.edited = {
             row.ts: row.event_ts
             for row in rows
@@ -884,14 +885,14 @@ class TranscriptService:
             return None
         return tail
 
-    def _keep_tail(self, incident_id: int, last: tuple[_Unit, str] | None) -> None:
+    def _keep_tail(self, incident_id: int, last: tuple[_Unit, str] | None, plan: _Plan) -> None:
         """Remember the block just appended (or extended) last, if it has no thread."""
         if last is None:
             return
         unit, block_id = last
         if unit.replies or unit.keys[0].startswith("day:"):
             return
-        rows = {r.ts: r.synced_event_ts for r in self.store.captured_messages(incident_id)}
+        rows = {ts: plan.edited.get(ts, r.synced_event_ts) for ts, r in plan.captured.items()}
         rich = [nb.request_item(item) for item in nb.rich_text_of(unit.block)]
         tail = _Tail(block_id, list(unit.keys), rich, {k: rows.get(k) for k in unit.keys})
         with self._gap_lock:
@@ -1060,10 +1061,9 @@ class TranscriptService:
         incident: Incident,
         channel: str,
         heading_id: str,
-        late: dict[str, list[dict[str, Any]]],
+        plan: _Plan,
         progress: Progress,
         done: int,
-        total: int,
         refused: list[str],
     ) -> None:
         """New replies to threads already written go right under their parent's line.
@@ -1072,13 +1072,13 @@ class TranscriptService:
         (`_end_block_at`), so the replies, the block's children, sit under it.
         """
         incident_id = int(incident.id)
+        late, total, captured = plan.late, plan.messages, plan.captured
         if not late:
             return
-        captured = {r.ts: r for r in self.store.captured_messages(incident_id)}
         written = self.store.transcript_rows(incident_id)
         for parent_ts in sorted(late, key=float):
             replies = late[parent_ts]
-            block_id = self._end_block_at(incident_id, heading_id, parent_ts, channel)
+            block_id = self._end_block_at(incident_id, heading_id, parent_ts, channel, captured)
             keys = [[str(r["ts"])] for r in replies]  # the keys of each line
             lines = [self._line(channel, r) for r in replies]
             tail = self._valid_thread_tail(incident_id, parent_ts, block_id, written, captured)
@@ -1136,7 +1136,14 @@ class TranscriptService:
             return None
         return tail
 
-    def _end_block_at(self, incident_id: int, heading_id: str, parent_ts: str, channel: str) -> str:
+    def _end_block_at(
+        self,
+        incident_id: int,
+        heading_id: str,
+        parent_ts: str,
+        channel: str,
+        captured: dict[str, SlackMessage],
+    ) -> str:
         """The id of a block whose last line is `parent_ts`, splitting its group if need be.
 
         Blocks are rewritten (PATCH), never deleted: a deleted block's capacity is never
@@ -1155,7 +1162,7 @@ class TranscriptService:
             return block_id
         before = [ts for ts in lines if float(ts) <= float(parent_ts)]
         after = [ts for ts in lines if float(ts) > float(parent_ts)]
-        halves = self._render_halves(incident_id, channel, before, after)
+        halves = self._render_halves(captured, channel, before, after)
         has_children = any(b == block_id and thread is not None for _ts, b, thread in rows)
         if halves is None:
             block = self.notion.retrieve_block(block_id)
@@ -1190,10 +1197,9 @@ class TranscriptService:
         return kept
 
     def _render_halves(
-        self, incident_id: int, channel: str, before: list[str], after: list[str]
+        self, rows: dict[str, SlackMessage], channel: str, before: list[str], after: list[str]
     ) -> tuple[list[RichText], list[RichText]] | None:
         """Both halves of a split block as the store says they read; None if it can't."""
-        rows = {r.ts: r for r in self.store.captured_messages(incident_id)}
         if any(ts not in rows for ts in (*before, *after)):
             return None
         halves = []
