@@ -193,6 +193,7 @@ class Store:
         request_key: str | None,
         number_start: int,
         now: datetime,
+        repeat_since: datetime | None = None,
     ) -> tuple[Incident, bool]:
         """Record a new incident with the next gapless number; (incident, created).
 
@@ -200,13 +201,18 @@ class Store:
         serialized against every other allocation, so a failed insert leaves no gap
         and concurrent declares never collide.  The next number is ``max + 1``, or
         ``number_start`` when that is higher (no incidents yet, or the start raised).
-        A second call with the same ``request_key`` returns the first incident.
+        A second call with the same ``request_key`` returns the first incident. With
+        ``repeat_since``, so does a declare by the same reporter of the same title (case
+        aside) since then: the user typed it again after Slack showed an error. Both are
+        checked under the numbering lock, so two at once never make two incidents.
         """
         now = _utc(now)
         with self.session():
             try:
                 with serialized_transaction(self.db, ADVISORY_NUMBERING):
                     existing = self._by_request_key(request_key)
+                    if existing is None and repeat_since is not None:
+                        existing = self._repeated(reporter, title, _utc(repeat_since))
                     if existing is not None:
                         return existing, False
                     row = m.Incident.create(
@@ -227,6 +233,16 @@ class Store:
                 if existing is None:
                     raise
                 return existing, False
+
+    @staticmethod
+    def _repeated(reporter: str, title: str, since: datetime) -> Incident | None:
+        query = (
+            m.Incident.select()
+            .where((m.Incident.reporter == reporter) & (m.Incident.declared_at >= since))
+            .order_by(m.Incident.number.desc())
+        )
+        wanted = title.casefold()
+        return next((Incident.of(row) for row in query if row.title.casefold() == wanted), None)
 
     @staticmethod
     def _by_request_key(request_key: str | None) -> Incident | None:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from bolt_app.adapters.slack import Channel, SlackError, SlackGateway
@@ -44,6 +45,15 @@ def declared_data(store: Store, incident: Incident) -> dict[str, Any]:
         if event.kind == "declared":
             return dict(event.data or {})
     return {}
+
+
+#: A declare of the same title by the same person this soon after theirs is a repeat.
+REPEAT_DECLARE_WINDOW = timedelta(minutes=2)
+
+
+def is_repeat(incident: Incident, request_key: str | None) -> bool:
+    """Whether `record` returned an earlier declare's incident for this request."""
+    return incident.request_key != request_key
 
 
 def clean_title(raw: str) -> str:
@@ -175,6 +185,7 @@ class IncidentService:
         request_key: str | None = None,
         description: str | None = None,
         reporter_name: str | None = None,
+        repeat_within: timedelta | None = None,
     ) -> Incident:
         """Store a new incident (gapless number) and its `declared` event.
 
@@ -182,7 +193,9 @@ class IncidentService:
         incident it already made instead of declaring a second one. The form's
         `description` is kept in the event, and the intro message shows it; so is the
         declarer's Slack handle, which names the commander in the postmortem template
-        without a `users.info` call on the page's critical path.
+        without a `users.info` call on the page's critical path. With `repeat_within`,
+        the same reporter's declare of the same title that recent is returned instead
+        (`is_repeat` tells it apart): Slack showed them an error and they typed it again.
         """
         title, severity = clean_title(title), clean_severity(severity)
         now = self.clock()
@@ -195,6 +208,7 @@ class IncidentService:
             request_key=request_key,
             number_start=self.numbering.start,
             now=now,
+            repeat_since=now - repeat_within if repeat_within is not None else None,
         )
         if created:
             data = {"title": title, "severity": severity}

@@ -1,24 +1,36 @@
-"""`/incident declare [--private] <title>`, and the form it opens without a title."""
+"""`/incident declare [--private] [--new] <title>`, and the form it opens without a title.
+
+The same person declaring the same title again within `REPEAT_DECLARE_WINDOW` is told
+about the incident they already have (Slack showed them an error, so they typed it
+again); `--new` declares a second one anyway.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from bolt_app.adapters.slack import Channel
 from bolt_app.core.domain import DEFAULT_SEVERITY
 from bolt_app.formats import slack_blocks as blocks
-from bolt_app.incidents.service import clean_title
+from bolt_app.incidents.service import REPEAT_DECLARE_WINDOW, clean_title, is_repeat
 from bolt_app.listeners.errors import Reply
 from bolt_app.listeners.subcommands import Anywhere, Invocation, Subcommand
 from bolt_app.services import Services
 
 PRIVATE_FLAG = "--private"
+NEW_FLAG = "--new"
 
 
 def _split_private(args: str) -> tuple[bool, str]:
+    """(private, title) of the command's text; flags are left out of the title."""
     words = args.split()
     private = PRIVATE_FLAG in words
-    return private, " ".join(w for w in words if w != PRIVATE_FLAG)
+    return private, " ".join(w for w in words if w not in (PRIVATE_FLAG, NEW_FLAG))
+
+
+def _repeat_within(inv: Invocation) -> timedelta | None:
+    return None if NEW_FLAG in inv.args.split() else REPEAT_DECLARE_WINDOW
 
 
 def _prepare(inv: Invocation) -> str | None:
@@ -50,6 +62,7 @@ def _record(services: Services, inv: Invocation) -> None:
         private=private,
         request_key=_request_key(inv),
         reporter_name=inv.user_name,
+        repeat_within=_repeat_within(inv),
     )
 
 
@@ -64,6 +77,7 @@ def _declare(services: Services, inv: Invocation, reply: Reply) -> None:
         private=private,
         request_key=_request_key(inv),
         reporter_name=inv.user_name,
+        repeat_within=_repeat_within(inv),
     )
 
 
@@ -78,8 +92,13 @@ def declare_and_tell(
     request_key: str | None,
     description: str | None = None,
     reporter_name: str | None = None,
+    repeat_within: timedelta | None = REPEAT_DECLARE_WINDOW,
 ) -> None:
-    """Record and set up an incident, telling the declarer as soon as its channel exists."""
+    """Record and set up an incident, telling the declarer as soon as its channel exists.
+
+    A repeat (see the module) is set up too, since the first attempt may have died
+    half-way, and the answer names the incident they already have.
+    """
     incidents = services.incidents
     incident = incidents.record(
         title=title,
@@ -89,11 +108,19 @@ def declare_and_tell(
         request_key=request_key,
         description=description,
         reporter_name=reporter_name,
+        repeat_within=repeat_within,
     )
     label = incidents.label(incident)
+    repeat = is_repeat(incident, request_key)
 
     def tell(channel: Channel) -> None:
-        reply(f"Declared {label}: <#{channel.id}>")
+        if repeat:
+            reply(
+                f"You declared {label} a moment ago: <#{channel.id}>. "
+                f"To declare another anyway: `/incident declare {NEW_FLAG} {incident.title}`"
+            )
+        else:
+            reply(f"Declared {label}: <#{channel.id}>")
 
     incidents.set_up(incident, on_channel=tell)
 
@@ -101,7 +128,7 @@ def declare_and_tell(
 SUBCOMMANDS = (
     Subcommand(
         "declare",
-        "declare [--private] <title>",
+        "declare [--private] [--new] <title>",
         "start an incident: a channel, a Notion postmortem, a bookmark (no title opens a form)",
         Anywhere(_declare, record=_record),
         prepare=_prepare,

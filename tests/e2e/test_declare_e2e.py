@@ -208,3 +208,28 @@ def test_what_the_declarer_describes_in_the_form_is_kept(bot: Bot) -> None:
     assert declared.data["description"] == "p95 is 4 s <since 9:00>"
     (intro,) = [m for m in bot.slack.messages(str(incident.channel_id)) if m.get("bot_id")]
     assert "p95 is 4 s &lt;since 9:00&gt;" in str(intro["blocks"])
+
+
+def test_the_same_declare_typed_again_is_answered_not_duplicated(bot: Bot) -> None:
+    first = bot.command("declare Checkout is down")
+    bot.wait_reply(first, "Declared INC-1")
+    again = bot.command("declare  checkout   is DOWN")  # the same title, once cleaned
+    said = bot.wait_reply(again, "a moment ago")
+    channel = str(bot.incident(1).channel_id)
+    assert said.startswith(f"You declared INC-1 a moment ago: <#{channel}>")
+    assert "/incident declare --new Checkout is down" in said
+    bot.wait_idle()
+    assert bot.services.store.incident_by_number(2) is None
+    assert len([c for c in bot.slack.channels() if c["name"].startswith("inc-")]) == 1
+    assert len(bot.notion.pages(bot.data_source_id)) == 1
+
+
+def test_new_declares_again_and_someone_else_or_another_title_is_never_a_repeat(
+    bot: Bot,
+) -> None:
+    bot.wait_reply(bot.command("declare Checkout is down"), "Declared INC-1")
+    bot.wait_reply(bot.command("declare --new Checkout is down"), "Declared INC-2")
+    bot.wait_reply(bot.command("declare Checkout is down", user_id="U0BOB"), "Declared INC-3")
+    bot.wait_reply(bot.command("declare Checkout is slow"), "Declared INC-4")
+    bot.wait_idle()
+    assert bot.incident(2).title == "Checkout is down"  # the flag is not in the title

@@ -465,3 +465,25 @@ def test_apply_needs_the_bound_database(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="bound to another database"):
             migrations.apply(other)
         assert store.migrate() == []
+
+
+def test_a_repeated_declare_within_the_window_returns_the_first_even_when_concurrent(
+    store: Store,
+) -> None:
+    since = T0 - timedelta(minutes=2)
+    results = run_together(
+        8,
+        lambda i: declare(
+            store,
+            title="checkout IS down" if i % 2 else "Checkout is down",
+            request_key=f"command:{i}",
+            repeat_since=since,
+        ),
+    )
+    assert sorted(created for _incident, created in results) == [False] * 7 + [True]
+    assert {incident.number for incident, _created in results} == {1}
+    # Older than the window, another reporter, or another title: a new incident.
+    later = T0 + timedelta(minutes=3)
+    assert declare(store, request_key="a", now=later, repeat_since=later - timedelta(minutes=2))[1]
+    assert declare(store, request_key="b", reporter="U_OTHER", repeat_since=since)[1]
+    assert declare(store, request_key="c", title="Checkout is slow", repeat_since=since)[1]
