@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -104,6 +105,8 @@ class Store:
         self._locks = locks
         self._temp_dir = temp_dir
         self._session = SessionScope(db, keep_open=self.backend == "sqlite")
+        #: Told (lock name, seconds waited) each time a lock is taken; for metrics.
+        self.lock_waited: Callable[[str, float], None] | None = None
 
     # -- connection scope, transactions, locks -------------------------------------------
 
@@ -127,7 +130,10 @@ class Store:
         holder that is busy with Slack or Notion, and a thread holding a pooled
         connection while it waits for a lock can starve the pool.
         """
+        started = time.monotonic()
         with translated_errors(), self._locks.lock(name, timeout):
+            if self.lock_waited is not None:
+                self.lock_waited(name, time.monotonic() - started)
             yield
 
     def migrate(self) -> list[int]:
@@ -528,6 +534,19 @@ class Store:
                 & (m.DumpRequest.id <= up_to)
                 & m.DumpRequest.done_at.is_null()
             ).execute()
+
+    def pending_requests(self, now: datetime) -> tuple[int, float]:
+        """Unfinished dump requests, and the age in seconds of the oldest (0 when none)."""
+        with self.session():
+            query = m.DumpRequest.select(
+                fn.COUNT(m.DumpRequest.id), fn.MIN(m.DumpRequest.requested_at)
+            ).where(m.DumpRequest.done_at.is_null())
+            count, oldest = query.scalar(as_tuple=True)
+        if not count or oldest is None:
+            return 0, 0.0
+        if isinstance(oldest, str):  # SQLite answers an aggregate of datetimes as text
+            oldest = datetime.fromisoformat(oldest)
+        return int(count), max(0.0, (_utc(now) - _utc(oldest)).total_seconds())
 
     def incidents_with_pending_dumps(self) -> list[int]:
         with self.session():

@@ -45,6 +45,7 @@ from notion_client.errors import (
 )
 
 from bolt_app.adapters.pace import Pace
+from bolt_app.core import metrics
 from bolt_app.core.domain import Status
 from bolt_app.core.errors import FirebreakError
 from bolt_app.formats import notion_blocks as nb
@@ -818,9 +819,13 @@ class NotionGateway:
             if self._pace is not None:
                 self._pace.take()
             try:
-                return send(**params)
+                answer = send(**params)
+                metrics.API_CALLS.labels("notion", action, "ok").inc()
+                return answer
             except (NotionClientErrorBase, httpx.TransportError) as error:
                 translated = translate_error(error, missing=missing)
+                status = str(translated.status or "connection_error")
+                metrics.API_CALLS.labels("notion", action, status).inc()
                 pause = _pause_for(translated, action, attempt)
                 attempt += 1
                 longest = CREATE_PAUSE_SECONDS if action == CREATE_ACTION else MAX_PAUSE_SECONDS

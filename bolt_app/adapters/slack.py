@@ -22,6 +22,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bolt_app.core import metrics
 from bolt_app.core.errors import FirebreakError
 
 log = logging.getLogger(__name__)
@@ -118,9 +119,13 @@ class SlackGateway:
             else:
                 response = self.client.api_call(method, params=_form(params))
         except SlackApiError as error:
-            raise SlackError(method, str(error.response.get("error", "unknown_error"))) from error
+            code = str(error.response.get("error", "unknown_error"))
+            metrics.API_CALLS.labels("slack", method, code).inc()
+            raise SlackError(method, code) from error
         except OSError as error:  # URLError, resets and timeouts, after the retry handlers
+            metrics.API_CALLS.labels("slack", method, "connection_error").inc()
             raise SlackError(method, "connection_error") from error
+        metrics.API_CALLS.labels("slack", method, "ok").inc()
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     def _pages(self, method: str, **params: Any) -> Iterator[dict[str, Any]]:

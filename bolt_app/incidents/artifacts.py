@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bolt_app.core import metrics
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import Outcome
 from bolt_app.core.errors import StillWorking
@@ -76,6 +77,7 @@ def ensure_artifact(
     """
     existing = store.get_artifact(incident_id, kind)
     if existing is not None:
+        metrics.ARTIFACTS.labels(kind, "existing").inc()
         return Ensured(existing, "existing")
     with holding(store, f"{kind}:{incident_id}", what, lock_wait):
         return _ensure_locked(store, incident_id, kind, create, find, clock, settle_seconds)
@@ -103,6 +105,7 @@ def _ensure_locked(
 ) -> Ensured:
     existing = store.get_artifact(incident_id, kind)
     if existing is not None:
+        metrics.ARTIFACTS.labels(kind, "existing").inc()
         return Ensured(existing, "existing")
     found: Made | None = None
     earlier = store.attempts(incident_id, kind)
@@ -116,6 +119,7 @@ def _ensure_locked(
     )
     outcome: Outcome = "adopted" if found is not None else "created"
     log.info("%s for incident %s %s: %s", kind, incident_id, outcome, made.external_id)
+    metrics.ARTIFACTS.labels(kind, outcome).inc()
     return Ensured(artifact, outcome)
 
 

@@ -18,6 +18,7 @@ from slack_bolt import App
 from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
+from bolt_app.core import metrics
 from bolt_app.listeners.commands import SUBCOMMANDS
 from bolt_app.runtime.slack_internals import Listener, replace_request_listener, run_and_ack
 from bolt_app.services import Services
@@ -35,8 +36,11 @@ def logged_handler(app: App, services: Services) -> Listener:
     def handle(client: BaseSocketModeClient, req: SocketModeRequest) -> None:
         started = time.monotonic()
         response = run_and_ack(app, client, req)
-        duration_ms = round((time.monotonic() - started) * 1000, 1)
+        seconds = time.monotonic() - started
+        duration_ms = round(seconds * 1000, 1)
         outcome = "acked" if response.status == 200 else f"failed ({response.status})"
+        metrics.ACK_SECONDS.observe(seconds)
+        metrics.ENVELOPES.labels(req.type, "acked" if response.status == 200 else "failed").inc()
         _log(
             describe(req.type, req.payload or {}),
             _incident(services, req.payload or {}),

@@ -1,6 +1,7 @@
-"""`GET /healthz` on HEALTH_PORT, for process managers and orchestrators.
+"""`GET /healthz` and `GET /metrics` on HEALTH_PORT, for process managers and Prometheus.
 
-200 while the Socket Mode socket is connected and the database answers a query, 503
+`/metrics` is `bolt_app.core.metrics` in Prometheus' text format. `/healthz` answers 200
+while the Socket Mode socket is connected and the database answers a query, 503
 otherwise; the JSON body says which part failed. A stdlib HTTP server on a daemon
 thread: it needs no framework, and it dies with the process, as a health check should.
 """
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bolt_app.core import metrics
 from storage import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -55,8 +57,17 @@ class HealthServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path.split("?", 1)[0] != "/healthz":
-                    self._send(404, {"error": "not found; try /healthz"})
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    body, content_type = metrics.exposition()
+                    self.send_response(200)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if path != "/healthz":
+                    self._send(404, {"error": "not found; try /healthz or /metrics"})
                     return
                 code, results = health.status()
                 self._send(code, {"ok": code == 200, **results})

@@ -17,6 +17,7 @@ from bolt_app.adapters.llm import OpenAIChat
 from bolt_app.adapters.notion import NotionError, NotionGateway, NotionSchemaError
 from bolt_app.adapters.pace import Pace
 from bolt_app.adapters.slack import SlackError, SlackGateway, build_web_client
+from bolt_app.core import metrics
 from bolt_app.core.clock import Clock, utcnow
 from bolt_app.core.jobs import Jobs
 from bolt_app.core.naming import Numbering
@@ -138,6 +139,11 @@ def build_services(
         changed=transcript.captured,
     )
     transcript.fill_gaps = lambda incident, reach: capture.fill_gaps(incident, slack, reach)
+    # Metrics the store can't import: lock waits, and the stored requests not yet done.
+    store.lock_waited = lambda name, seconds: metrics.LOCK_WAIT_SECONDS.labels(
+        metrics.lock_kind(name)
+    ).observe(seconds)
+    metrics.watch_inbox(lambda: store.pending_requests(clock()))
     # A change to mitigated, resolved or postmortem starts a dump.
     lifecycle.status_hooks.append(transcript.on_status_change)
     return Services(

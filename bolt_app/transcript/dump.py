@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from bolt_app.adapters.notion import NotionError, NotionGateway, plan_chunks
 from bolt_app.adapters.slack import SlackGateway
+from bolt_app.core import metrics
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import DUMP_STATUSES, ArtifactKind
 from bolt_app.core.errors import FirebreakError
@@ -723,6 +724,8 @@ class TranscriptService:
         if plan.edited:
             self.store.mark_synced(int(incident.id), plan.edited)
         self._keep_tail(int(incident.id), last, plan)
+        if live and plan.messages:
+            self._observe_lag(int(incident.id), recorded)
         events = self.timeline.sync(
             incident, str(page.external_id), top, set(recorded.keys()), self.slack.user_name
         )
@@ -865,6 +868,13 @@ class TranscriptService:
             if row.ts not in recorded and not row.deleted and row.event_ts != row.ts
         }
         return done
+
+    def _observe_lag(self, incident_id: int, before: dict[str, str]) -> None:
+        """How long each message a live sync just wrote waited since it was posted."""
+        now = self.clock().timestamp()
+        for key in self._recorded(incident_id).keys() - before.keys():
+            if _is_ts(key):
+                metrics.TRANSCRIPT_LAG_SECONDS.observe(max(0.0, now - float(key)))
 
     def _valid_tail(self, incident_id: int, rows: Sequence[SlackMessage]) -> _Tail | None:
         """This process's `_Tail` of the incident, if the store says nothing changed it."""

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.fake_slack.fake import FakeSlack
@@ -181,3 +182,44 @@ def _status(port: int) -> int | None:
         return get(port)[0]
     except OSError:
         return None
+
+
+def test_metrics_are_served_in_prometheus_text_format(bot: Bot) -> None:
+    health = serve_health(free_port(), bot.runner.is_connected, bot.services.store)
+    assert health is not None
+    try:
+        bot.wait_reply(bot.command("declare Checkout is down"), "Declared INC-1")
+        bot.wait_idle()
+        bot.command("dumpslack", channel_id=str(bot.incident(1).channel_id))
+        with urllib.request.urlopen(f"http://127.0.0.1:{health.port}/metrics", timeout=5) as r:
+            assert r.headers["Content-Type"].startswith("text/plain")
+            text = r.read().decode()
+    finally:
+        health.stop()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+    def value(name: str, **labels: str) -> float:
+        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    assert value("firebreak_envelopes_total", type="slash_commands", outcome="acked") >= 1
+    assert value("firebreak_ack_seconds_count") >= 1
+    assert value("firebreak_artifacts_total", kind="slack_channel", outcome="created") >= 1
+    assert (
+        value("firebreak_api_calls_total", api="slack", method="conversations.create", status="ok")
+        >= 1
+    )
+    assert any(
+        name == "firebreak_api_calls_total" and dict(labels)["api"] == "notion"
+        for name, labels in samples
+    )
+    assert value("firebreak_lock_wait_seconds_count", lock="slack_channel") >= 1
+    assert ("firebreak_inbox_depth", ()) in samples and (
+        "firebreak_inbox_oldest_seconds",
+        (),
+    ) in samples
+    assert "firebreak_transcript_sync_lag_seconds" in text
+    assert "xoxb-" not in text and "Checkout" not in text  # no tokens, no text
