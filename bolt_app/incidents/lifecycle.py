@@ -32,7 +32,7 @@ from bolt_app.core.domain import (
 )
 from bolt_app.core.errors import FirebreakError, UsageError
 from bolt_app.formats import slack_blocks as blocks
-from bolt_app.incidents.service import IncidentService, clean_severity, clean_title
+from bolt_app.incidents.service import IncidentService, clean_severity, clean_title, state_lock
 from storage import Incident, LockTimeout, Store
 
 log = logging.getLogger(__name__)
@@ -273,7 +273,7 @@ class LifecycleService:
         """Check, then write everywhere; `plan` refuses by raising, before any write."""
         self.require_member(incident, actor)
         try:
-            with self.store.lock(f"lifecycle:{incident.id}", timeout=CHANGE_LOCK_SECONDS):
+            with self.store.lock(state_lock(int(incident.id)), timeout=CHANGE_LOCK_SECONDS):
                 return self._apply(incident, actor, plan)
         except LockTimeout:
             raise BusyChanging() from None

@@ -31,7 +31,7 @@ from bolt_app.core.errors import FirebreakError, UsageError
 from bolt_app.core.naming import Numbering, channel_name
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact
-from storage import Artifact, Incident, Store
+from storage import Artifact, Incident, LockTimeout, Store
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,17 @@ def declared_data(store: Store, incident: Incident) -> dict[str, Any]:
         if event.kind == "declared":
             return dict(event.data or {})
     return {}
+
+
+#: Lock of an incident's state: every change holds it, and whatever renders the state
+#: (the topic) takes it and reads the row again, so an older write can't land last.
+STATE_LOCK_PREFIX = "lifecycle"
+#: How long set-up waits for a change in progress before leaving the topic to it.
+FURNISH_LOCK_SECONDS = 5.0
+
+
+def state_lock(incident_id: int) -> str:
+    return f"{STATE_LOCK_PREFIX}:{incident_id}"
 
 
 #: A declare of the same title by the same person this soon after theirs is a repeat.
@@ -385,11 +396,22 @@ class IncidentService:
         return None
 
     def _furnish(self, incident: Incident, channel_id: str) -> None:
-        """Invite the commander and set the topic: both idempotent, so safe to repeat."""
-        commander = str(incident.commander)
-        if commander != self.slack.bot_user_id:
-            self.slack.invite(channel_id, [commander])
-        self.slack.set_topic(channel_id, self.topic(incident))
+        """Invite the commander and set the topic: both idempotent, so safe to repeat.
+
+        The topic is written from the row as it is now, under the incident's state lock:
+        set-up (the reconciler's, above all) may run long after its copy was read, and a
+        topic from that copy would undo a change made meanwhile. A change holding the lock
+        past `FURNISH_LOCK_SECONDS` writes the topic itself.
+        """
+        try:
+            with self.store.lock(state_lock(int(incident.id)), timeout=FURNISH_LOCK_SECONDS):
+                current = self.refresh(incident)
+                commander = str(current.commander)
+                if commander != self.slack.bot_user_id:
+                    self.slack.invite(channel_id, [commander])
+                self.slack.set_topic(channel_id, self.topic(current))
+        except LockTimeout:
+            log.info("topic of incident %s left to the change in progress", incident.id)
 
     def topic(self, incident: Incident) -> str:
         return blocks.topic(

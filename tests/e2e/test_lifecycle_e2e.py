@@ -475,3 +475,17 @@ def test_a_title_cannot_ping_the_channel(rig: Rig) -> None:
     assert texts == [
         "<@U0ALICE> changed title: “Checkout is down” → “&lt;!here&gt; latency &lt;5ms”"
     ]
+
+
+def test_a_set_up_from_an_old_copy_writes_the_topic_from_the_current_row(rig: Rig) -> None:
+    stale = rig.declare("Checkout is down")  # what a slow reconciler pass read first
+    channel = str(stale.channel_id)
+    rig.run("status mitigated", channel)
+    rig.bot.wait_idle()
+    rig.slack.wait_for(lambda: " · mitigated" in rig.slack.topic(channel))
+
+    rig.bot.services.incidents.set_up(stale, report=False)  # its pass goes on, much later
+    assert rig.slack.topic(channel).startswith("INC-1 · P3 · mitigated")
+    assert FakeNotion.property_text(notion_page(rig), "Status") == "Mitigated"
+    [announcement] = rig.announcements()
+    assert "mitigated" in announcement["text"].lower()
