@@ -73,7 +73,7 @@ INBOX_OLDEST_SECONDS = Gauge(
 )
 
 
-def watch_inbox(depth: Callable[[], tuple[int, float]]) -> None:
+def watch_inbox(depth: Callable[[], tuple[float, float]]) -> None:
     """Read the inbox at every scrape: `depth()` returns (rows, age of the oldest)."""
     INBOX_DEPTH.set_function(lambda: depth()[0])
     INBOX_OLDEST_SECONDS.set_function(lambda: depth()[1])

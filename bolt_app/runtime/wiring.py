@@ -8,6 +8,7 @@ envelope log, `/healthz` and the reconciler included.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from slack_bolt import App
@@ -143,7 +144,7 @@ def build_services(
     store.lock_waited = lambda name, seconds: metrics.LOCK_WAIT_SECONDS.labels(
         metrics.lock_kind(name)
     ).observe(seconds)
-    metrics.watch_inbox(lambda: store.pending_requests(clock()))
+    metrics.watch_inbox(lambda: _inbox(store, clock))
     # A change to mitigated, resolved or postmortem starts a dump.
     lifecycle.status_hooks.append(transcript.on_status_change)
     return Services(
@@ -160,6 +161,15 @@ def build_services(
         capture=capture,
         dumps=dumps,
     )
+
+
+def _inbox(store: Store, clock: Clock) -> tuple[float, float]:
+    """The inbox gauges at a scrape; NaN while the database doesn't answer."""
+    try:
+        depth, oldest = store.pending_requests(clock())
+    except StoreError:
+        return math.nan, math.nan
+    return float(depth), oldest
 
 
 def _draft_summary(
