@@ -44,7 +44,7 @@ from bolt_app.devkit.fake_slack.api import DEFAULT_BOT_SCOPES, ApiContext, Trigg
 from bolt_app.devkit.fake_slack.http import SlackRequestHandler, WebBackend
 from bolt_app.devkit.fake_slack.interactive import ResponsePost, ResponseUrls, SocketModeMixin
 from bolt_app.devkit.fake_slack.socket_server import Ack, Envelope, SocketModeServer
-from bolt_app.devkit.fake_slack.state import APP_ID, JSON, Channel, User, Workspace
+from bolt_app.devkit.fake_slack.state import APP_ID, JSON, Channel, Message, User, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -371,16 +371,9 @@ class FakeSlack(SocketModeMixin):
             previous = message.to_api()
             message.text = text
             message.edit_count += 1
-            stamp = self._now_ts(after=str((message.edited or {}).get("ts") or ts))
+            stamp = self._change_stamp(message)
             message.edited = {"user": message.user or self.bot_user_id, "ts": stamp}
-            event = {
-                "subtype": "message_changed",
-                "hidden": True,
-                "channel": target.id,
-                "ts": stamp,
-                "message": message.to_api(),
-                "previous_message": previous,
-            }
+            event = _changed_event(target, message, previous, stamp)
             subscribed = self._subscribed(target)
         if subscribed:
             self.message_event(event, target)
@@ -393,20 +386,13 @@ class FakeSlack(SocketModeMixin):
             target = self._channel(channel)
             message = self.workspace.message(target, ts)
             previous = message.to_api()
-            stamp = self._now_ts(after=str((message.edited or {}).get("ts") or ts))
+            stamp = self._change_stamp(message)
             if message.reply_us and not message.is_reply:
-                message.subtype, message.user, message.text = "tombstone", "USLACKBOT", ""
+                message.subtype, message.user = "tombstone", "USLACKBOT"
                 message.text = "This message was deleted."
                 message.files = message.blocks = None
                 message.extra = {"hidden": True}
-                event = {
-                    "subtype": "message_changed",
-                    "hidden": True,
-                    "channel": target.id,
-                    "ts": stamp,
-                    "message": message.to_api(),
-                    "previous_message": previous,
-                }
+                event = _changed_event(target, message, previous, stamp)
             else:
                 self.workspace.delete_message(target, message)
                 event = {
@@ -440,13 +426,15 @@ class FakeSlack(SocketModeMixin):
     def _subscribed(self, channel: Channel) -> bool:
         return self.message_events and self.bot_user_id in channel.members
 
-    def _now_ts(self, after: str | None = None) -> str:
-        """Now, as a Slack ts; an edit or deletion of message `after` (seeded with any ts)
-        is stamped after it, since in Slack a change always follows its message."""
-        now = time.time()
-        if after is not None:
-            now = max(now, float(after) + 1.0)
-        return f"{now:.6f}"
+    def _now_ts(self) -> str:
+        return f"{time.time():.6f}"
+
+    @staticmethod
+    def _change_stamp(message: Message) -> str:
+        """The ts of an edit or a deletion of `message`: now, but after the message and its
+        last edit however they were seeded, since in Slack a change follows its message."""
+        latest = float((message.edited or {}).get("ts") or message.ts)
+        return f"{max(time.time(), latest + 1.0):.6f}"
 
     def _file(self, spec: JSON, user: str | None) -> JSON:
         """Fill a file object like Slack's (the transcript links to ``permalink``)."""
@@ -563,3 +551,15 @@ class FakeSlack(SocketModeMixin):
         """Every user (API shape)."""
         with self.workspace.lock:
             return [u.to_api() for u in self.workspace.users.values()]
+
+
+def _changed_event(target: Channel, message: Message, previous: JSON, stamp: str) -> JSON:
+    """Slack's `message_changed` event: the message as it is now, and as it was."""
+    return {
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": target.id,
+        "ts": stamp,
+        "message": message.to_api(),
+        "previous_message": previous,
+    }
