@@ -902,9 +902,8 @@ class TranscriptService:
         unit, block_id = last
         if unit.replies or unit.keys[0].startswith("day:"):
             return
-        rows = {ts: plan.edited.get(ts, r.synced_event_ts) for ts, r in plan.captured.items()}
         rich = [nb.request_item(item) for item in nb.rich_text_of(unit.block)]
-        tail = _Tail(block_id, list(unit.keys), rich, {k: rows.get(k) for k in unit.keys})
+        tail = _Tail(block_id, list(unit.keys), rich, _synced(plan, unit.keys))
         with self._gap_lock:
             self._tails[incident_id] = tail
 
@@ -1117,10 +1116,9 @@ class TranscriptService:
             )
             self.store.end_transcript_write(incident_id, self.clock())
             last_keys = [key for line in keys[len(keys) - sizes[-1] :] for key in line]
-            synced = {k: r.synced_event_ts for k, r in captured.items() if k in last_keys}
             with self._gap_lock:
                 self._thread_tails[(incident_id, parent_ts)] = _ThreadTail(
-                    block_id, ids[-1], last_keys, packs[-1], synced
+                    block_id, ids[-1], last_keys, packs[-1], _synced(plan, last_keys)
                 )
             done += len(replies)
             progress.advance(done, total)
@@ -1141,7 +1139,9 @@ class TranscriptService:
             return None
         replies = [ts for ts, _block, thread in written if thread == parent_ts]
         since = {ts for ts in replies if float(ts) >= float(tail.keys[0])}
-        synced = {k: captured[k].synced_event_ts for k in tail.keys if k in captured}
+        synced = {
+            k: row.synced_event_ts if row else None for k in tail.keys for row in [captured.get(k)]
+        }
         if since != set(tail.keys) or synced != tail.synced:
             return None
         return tail
@@ -1247,6 +1247,15 @@ class TranscriptService:
                 return previous
             previous = str(child["id"])
         raise FirebreakError("A transcript block is missing from the page; run the dump again.")
+
+
+def _synced(plan: _Plan, keys: Sequence[str]) -> dict[str, str | None]:
+    """The `synced_event_ts` each of `keys` has once the pass ends (a tail's snapshot)."""
+    return {
+        key: plan.edited.get(key, row.synced_event_ts if row else None)
+        for key in keys
+        for row in [plan.captured.get(key)]
+    }
 
 
 def _is_ts(key: str) -> bool:
