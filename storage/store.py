@@ -576,9 +576,7 @@ class Store:
         ``text`` and ``extra``. Events may come twice or out of order: a change older
         than the one stored is ignored, and a deleted message stays deleted.
         """
-        unknown = set(fields) - MESSAGE_FIELDS
-        if unknown:
-            raise ValueError(f"capture_message cannot set {', '.join(sorted(unknown))}")
+        _check_fields(fields)
         now = _utc(now)
         with self.atomic():
             if not self._claim_event(event_id, now):
@@ -606,9 +604,7 @@ class Store:
         Each item is ``(ts, fields, event_ts)``; returns how many rows were new or newer.
         """
         for _ts, fields, _event_ts in messages:
-            unknown = set(fields) - MESSAGE_FIELDS
-            if unknown:
-                raise ValueError(f"capture_messages cannot set {', '.join(sorted(unknown))}")
+            _check_fields(fields)
         now = _utc(now)
         changed = 0
         with self.atomic():
@@ -756,6 +752,13 @@ class Store:
                 .dicts()
             )
             return [SlackMessage(**_message_record(cast(dict[str, Any], row))) for row in query]
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    """A captured message's columns are only `MESSAGE_FIELDS`."""
+    unknown = set(fields) - MESSAGE_FIELDS
+    if unknown:
+        raise ValueError(f"a captured message cannot set {', '.join(sorted(unknown))}")
 
 
 def _message_record(row: dict[str, Any]) -> dict[str, Any]:

@@ -11,19 +11,14 @@ from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.harness import Bot
 from bolt_app.transcript.render import linked_ts_all
 from tests.e2e.conftest import MakeBot
-from tests.e2e.test_transcript_e2e import declare, dump, threads, transcript
+from tests.e2e.test_transcript_e2e import declare, dump, stamp, threads, transcript
 
-BASE = 1_821_454_400.0  # after the channel was made, as real ts always are
 READS = ("conversations.history", "conversations.replies")
 
 
 @pytest.fixture
 def bot_env() -> dict[str, str]:
     return {"RECONCILE_INTERVAL_SECONDS": "3600", "TRANSCRIPT_SYNC_SECONDS": "0.3"}
-
-
-def stamp(minutes: int) -> str:
-    return f"{BASE + 60 * minutes:.6f}"
 
 
 def page_text(bot: Bot) -> str:

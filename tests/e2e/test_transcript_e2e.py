@@ -16,6 +16,13 @@ from bolt_app.transcript.render import linked_ts_all
 #: 2027-09-20 15:33 UTC, after the channel's creation and its joins, as in real Slack where
 #: a message's ts is always newer than the channel's earlier ones; a minute apart.
 BASE_TS = 1_821_454_400.0
+
+
+def stamp(minutes: int) -> str:
+    """A message ts `minutes` after BASE_TS."""
+    return f"{BASE_TS + 60 * minutes:.6f}"
+
+
 #: 2026-09-21: messages from before the incident was declared.
 PAST_TS = 1_790_000_000.0
 

@@ -12,18 +12,12 @@ from bolt_app.devkit.harness import Bot
 from bolt_app.formats.template import TRANSCRIPT_HEADING
 from bolt_app.transcript import render
 from bolt_app.transcript.render import linked_ts_all
-from tests.e2e.test_transcript_e2e import declare, dump, threads, transcript
-
-BASE = 1_821_454_400.0  # after the channel was made, as real ts always are
+from tests.e2e.test_transcript_e2e import declare, dump, stamp, threads, transcript
 
 
 @pytest.fixture
 def bot_env() -> dict[str, str]:
     return {"RECONCILE_INTERVAL_SECONDS": "3600", "NOTION_TIMEOUT_SECONDS": "2"}
-
-
-def stamp(minutes: int) -> str:
-    return f"{BASE + 60 * minutes:.6f}"
 
 
 def paragraphs(bot: Bot) -> list[dict[str, Any]]:

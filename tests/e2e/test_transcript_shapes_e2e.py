@@ -10,18 +10,12 @@ import pytest
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.harness import Bot
 from bolt_app.transcript.render import line_starts, linked_ts_all
-from tests.e2e.test_transcript_e2e import declare, dump, threads, transcript
-
-BASE = 1_821_454_400.0  # after the channel was made, as real ts always are
+from tests.e2e.test_transcript_e2e import declare, dump, stamp, threads, transcript
 
 
 @pytest.fixture
 def bot_env() -> dict[str, str]:
     return {"RECONCILE_INTERVAL_SECONDS": "3600", "NOTION_TIMEOUT_SECONDS": "2"}
-
-
-def stamp(minutes: int) -> str:
-    return f"{BASE + 60 * minutes:.6f}"
 
 
 def block_of(bot: Bot, ts: str) -> dict[str, Any]:

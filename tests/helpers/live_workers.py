@@ -13,35 +13,11 @@ from __future__ import annotations
 import sys
 import threading
 
-from bolt_app.adapters.slack import build_web_client
-from bolt_app.runtime.config import load_settings
-from bolt_app.runtime.wiring import build_services
-from storage import open_store
-
-NOTION_TOKEN = "ntn_fake_token"
+from tests.helpers.transcript_workers import boot
 
 
 def main(argv: list[str]) -> int:
-    db_url, slack_url, notion_url, database_id, number = argv
-    settings = load_settings(
-        {
-            "SLACK_BOT_TOKEN": "xoxb-fake-bot",
-            "SLACK_APP_TOKEN": "xapp-fake-app",
-            "NOTION_TOKEN": NOTION_TOKEN,
-            "NOTION_POSTMORTEM_DATABASE_ID": database_id,
-            "DATABASE_URL": db_url,
-            "SLACK_API_BASE_URL": slack_url,
-            "NOTION_API_BASE_URL": notion_url,
-            "NOTION_TIMEOUT_SECONDS": "2",
-            "TRANSCRIPT_SYNC_SECONDS": "0.05",
-            "TRANSCRIPT_NOTION_RPS": "0",
-        },
-        dotenv_path=None,
-    )
-    client = build_web_client(settings.slack_bot_token, settings.slack_api_base_url)
-    services = build_services(settings, client, store=open_store(db_url, migrate=False))
-    incident = services.store.incident_by_number(int(number))
-    assert incident is not None
+    services, incident = boot(*argv, TRANSCRIPT_SYNC_SECONDS="0.05", TRANSCRIPT_NOTION_RPS="0")
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
         return 1

@@ -17,14 +17,17 @@ from bolt_app.adapters.slack import build_web_client
 from bolt_app.core.clock import utcnow
 from bolt_app.runtime.config import load_settings
 from bolt_app.runtime.wiring import build_services
+from bolt_app.services import Services
 from bolt_app.transcript.dump import ChannelProgress, DumpBusy
-from storage import open_store
+from storage import Incident, open_store
 
 NOTION_TOKEN = "ntn_fake_token"
 
 
-def main(argv: list[str]) -> int:
-    db_url, slack_url, notion_url, database_id, number, threads = argv
+def boot(
+    db_url: str, slack_url: str, notion_url: str, database_id: str, number: str, **env: str
+) -> tuple[Services, Incident]:
+    """The real services against the fakes, and incident `number`; `env` adds settings."""
     settings = load_settings(
         {
             "SLACK_BOT_TOKEN": "xoxb-fake-bot",
@@ -35,6 +38,7 @@ def main(argv: list[str]) -> int:
             "SLACK_API_BASE_URL": slack_url,
             "NOTION_API_BASE_URL": notion_url,
             "NOTION_TIMEOUT_SECONDS": "2",
+            **env,
         },
         dotenv_path=None,
     )
@@ -42,6 +46,12 @@ def main(argv: list[str]) -> int:
     services = build_services(settings, client, store=open_store(db_url, migrate=False))
     incident = services.store.incident_by_number(int(number))
     assert incident is not None
+    return services, incident
+
+
+def main(argv: list[str]) -> int:
+    *where, threads = argv
+    services, incident = boot(*where)
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
         return 1

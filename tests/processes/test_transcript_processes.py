@@ -112,15 +112,16 @@ def landed_unrecorded(world: World, store: Store, incident: Incident) -> int:
     return sum(1 for ts in lines if ts not in recorded)
 
 
-def worker(store_url: str, world: World, threads: int) -> Child:
+def worker(store_url: str, world: World, *args: str, module: str = WORKER) -> Child:
+    """A worker process on incident 1 of `world`'s fakes and the store at `store_url`."""
     return Child(
         store_url,
         world.slack.base_url,
         world.notion.base_url,
         world.database_id,
         "1",
-        str(threads),
-        module=WORKER,
+        *args,
+        module=module,
     )
 
 
@@ -135,7 +136,7 @@ def test_a_dump_killed_mid_way_is_completed_by_the_next_without_duplicates(
     expected = seed(world, 4000, 40)  # several appends, even packed
     incident = incident_with_channel(store, world)
     world.notion.set_latency(0.3, "blocks.children.append")
-    child = worker(store_url, world, threads=1)
+    child = worker(store_url, world, "1")
     try:
         child.expect("ready")
         child.send("go")
@@ -175,7 +176,7 @@ def test_10_triggers_across_2_processes_give_one_complete_transcript(
     expected = seed(world, 600, 20)
     incident = incident_with_channel(store, world)
     world.notion.set_latency(0.05, "blocks.children.append")
-    children = [worker(store_url, world, threads=5) for _ in range(2)]
+    children = [worker(store_url, world, "5") for _ in range(2)]
     try:
         for child in children:
             child.expect("ready")
@@ -197,14 +198,7 @@ def test_10_triggers_across_2_processes_give_one_complete_transcript(
 
 
 def live_worker(store_url: str, world: World) -> Child:
-    return Child(
-        store_url,
-        world.slack.base_url,
-        world.notion.base_url,
-        world.database_id,
-        "1",
-        module="tests.helpers.live_workers",
-    )
+    return worker(store_url, world, module="tests.helpers.live_workers")
 
 
 def post_and_capture(
