@@ -260,22 +260,17 @@ CREATE_ACTION = "create the postmortem page"
 CREATE_PAUSE_SECONDS = 2.0
 
 
-#: Actions that can be sent twice with no harm: reads, and updates that set a value.
-IDEMPOTENT_ACTIONS = ("read ", "search ", "update ")
-#: A read or an update that met a 500, 502 or 503 is sent again this many times, after
-#: READ_RETRY_PAUSE_SECONDS, doubling. Creates and appends never are: they could land twice.
+#: An idempotent call (a read, an update that sets a value) that met a 500, 502 or 503 is
+#: sent again this many times, after READ_RETRY_PAUSE_SECONDS, doubling. Creates and
+#: appends never are: they could land twice.
 READ_RETRIES = 2
 READ_RETRY_PAUSE_SECONDS = 0.5
 _SERVER_ERRORS = (500, 502, 503)
 
 
-def _pause_for(error: NotionError, action: str, attempt: int) -> float | None:
+def _pause_for(error: NotionError, idempotent: bool, attempt: int) -> float | None:
     """How long to wait before sending a request Notion turned away; None to fail now."""
-    if (
-        error.status in _SERVER_ERRORS
-        and action.startswith(IDEMPOTENT_ACTIONS)
-        and attempt < READ_RETRIES
-    ):
+    if error.status in _SERVER_ERRORS and idempotent and attempt < READ_RETRIES:
         return READ_RETRY_PAUSE_SECONDS * 2**attempt
     if error.status not in RATE_LIMITED:
         return None
@@ -568,6 +563,7 @@ class NotionGateway:
         database = self._call(
             "read the postmortem database",
             self._client.databases.retrieve,
+            idempotent=True,
             missing=_DATABASE_MISSING,
             database_id=self._database_id,
         )
@@ -579,6 +575,7 @@ class NotionGateway:
         source = self._call(
             "read the postmortem data source",
             self._client.data_sources.retrieve,
+            idempotent=True,
             missing=_DATABASE_MISSING,
             data_source_id=sources[0]["id"],
         )
@@ -655,6 +652,7 @@ class NotionGateway:
             response = self._call(
                 "read the postmortem page",
                 self._client.pages.retrieve,
+                idempotent=True,
                 missing=_PAGE_MISSING,
                 page_id=page_id,
             )
@@ -670,6 +668,7 @@ class NotionGateway:
         self._call(
             "update the postmortem page",
             self._client.pages.update,
+            idempotent=True,
             missing=_PAGE_MISSING,
             page_id=page_id,
             properties=properties,
@@ -717,7 +716,7 @@ class NotionGateway:
 
     def _append_chunk(self, parent_id: str, chunk: list[Block], *, after: str | None) -> list[str]:
         """One ``PATCH /v1/blocks/{id}/children``; the ids of the blocks it created."""
-        placement = {"after": after} if after else {}
+        placement: dict[str, Any] = {"after": after} if after else {}
         response = self._call(
             "add blocks to the postmortem page",
             self._client.blocks.children.append,
@@ -749,6 +748,7 @@ class NotionGateway:
         block: Block = self._call(
             "read the postmortem page",
             self._client.blocks.retrieve,
+            idempotent=True,
             missing=_PAGE_MISSING,
             block_id=block_id,
         )
@@ -763,6 +763,7 @@ class NotionGateway:
         self._call(
             "update a block of the postmortem page",
             self._client.request,
+            idempotent=True,
             missing=_PAGE_MISSING,
             path=f"blocks/{block_id}",
             method="PATCH",
@@ -796,13 +797,23 @@ class NotionGateway:
         cursor: str | None = None
         while True:
             paging = {"page_size": PAGE_SIZE, **({"start_cursor": cursor} if cursor else {})}
-            response = self._call(action, send, missing=missing, **params, **paging)
+            response = self._call(
+                action, send, missing=missing, idempotent=True, **params, **paging
+            )
             yield from response.get("results", [])
             cursor = response.get("next_cursor")
             if not response.get("has_more") or not cursor:
                 return
 
-    def _call(self, action: str, send: Callable[..., Any], *, missing: str, **params: Any) -> Any:
+    def _call(
+        self,
+        action: str,
+        send: Callable[..., Any],
+        *,
+        missing: str,
+        idempotent: bool = False,
+        **params: Any,
+    ) -> Any:
         """Run one client call; notion-client and httpx errors become our typed errors.
 
         A 429 `rate_limited` or 529 `service_overload` means Notion did nothing with the
@@ -810,8 +821,8 @@ class NotionGateway:
         in all: a rate limit pauses the work, it doesn't fail it. Page creation waits
         only `CREATE_PAUSE_SECONDS` (a 429 or 529 created nothing, so sending it again is
         safe); past that its caller adopts or retries through the reconciler, so a
-        declare never waits a minute for Notion. A read or an update (`IDEMPOTENT_ACTIONS`)
-        that met a 500, 502 or 503 is sent again `READ_RETRIES` times.
+        declare never waits a minute for Notion. An `idempotent` call (a read, a listing or
+        query, an update) that met a 500, 502 or 503 is sent again `READ_RETRIES` times.
         """
         paused = 0.0
         attempt = 0
@@ -826,7 +837,7 @@ class NotionGateway:
                 translated = translate_error(error, missing=missing)
                 status = str(translated.status or "connection_error")
                 metrics.API_CALLS.labels("notion", action, status).inc()
-                pause = _pause_for(translated, action, attempt)
+                pause = _pause_for(translated, idempotent, attempt)
                 attempt += 1
                 longest = CREATE_PAUSE_SECONDS if action == CREATE_ACTION else MAX_PAUSE_SECONDS
                 if pause is None or paused + pause > longest:
