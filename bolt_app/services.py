@@ -16,6 +16,7 @@ from bolt_app.adapters.notion import NotionGateway
 from bolt_app.adapters.slack import SlackGateway
 from bolt_app.core.jobs import Jobs
 from bolt_app.incidents.announcements import Announcer
+from bolt_app.incidents.inbox import InboxService
 from bolt_app.incidents.lifecycle import LifecycleService
 from bolt_app.incidents.postmortem import PostmortemService
 from bolt_app.incidents.service import IncidentService
@@ -35,6 +36,8 @@ class Services:
     #: None unless INCIDENT_ANNOUNCE_CHANNEL is set.
     announcer: Announcer | None
     commands: Jobs
+    #: Commands stored before their ack, run once (see "The inbox").
+    inbox: InboxService
     parallel: Jobs
     transcript: TranscriptService
     #: Message events of incident channels, into the store.

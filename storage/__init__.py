@@ -13,6 +13,7 @@ from storage.migrations import LATEST_VERSION as LATEST_SCHEMA_VERSION
 from storage.records import (
     Artifact,
     ArtifactAttempt,
+    InboxRow,
     Incident,
     IncidentEvent,
     SlackMessage,
@@ -25,6 +26,7 @@ __all__ = [
     "Artifact",
     "ArtifactAttempt",
     "DatabaseConfig",
+    "InboxRow",
     "Incident",
     "IncidentEvent",
     "LockTimeout",

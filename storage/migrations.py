@@ -27,12 +27,15 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from peewee import SQL, Database, DateTimeField, IntegerField, TextField, fn
+from playhouse.migrate import SchemaMigrator, migrate
 
 from storage.db import ADVISORY_MIGRATIONS, serialized_transaction
 from storage.models import (
     MODELS,
     BaseModel,
     DumpRequest,
+    InboxRow,
+    IncidentEvent,
     SlackEvent,
     SlackMessage,
     TranscriptWrite,
@@ -77,10 +80,24 @@ def _v3_captured_messages(db: Database) -> None:
     db.create_tables([SlackMessage, SlackEvent], safe=True)
 
 
+def _v4_inbox(db: Database) -> None:
+    """The inbox of commands, and the command key on timeline events."""
+    db.create_tables([InboxRow], safe=True)
+    if "request_key" not in _columns(db, IncidentEvent):
+        migrator = SchemaMigrator.from_database(db)
+        # add_column also makes the column's unique index.
+        migrate(
+            migrator.add_column(
+                IncidentEvent._meta.table_name, "request_key", IncidentEvent.request_key
+            )
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create tables", _v1_create_tables),
     Migration(2, "dump requests and transcript writes", _v2_dump_requests),
     Migration(3, "captured messages and applied events", _v3_captured_messages),
+    Migration(4, "the command inbox", _v4_inbox),
 )
 
 #: The schema version this code expects once start-up has migrated.

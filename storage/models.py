@@ -135,6 +135,9 @@ class IncidentEvent(BaseModel):
     actor = CharField(max_length=64, null=True)
     data = JSONTextField(default=dict)
     at = DateTimeField()
+    #: The inbox key of the command that made this event (v4): a command run again
+    #: after a crash finds its change already made instead of making it twice.
+    request_key = CharField(max_length=255, null=True, unique=True)
 
     class Meta:
         indexes = ((("incident", "at"), False),)
@@ -235,6 +238,31 @@ class SlackEvent(BaseModel):
     received_at = DateTimeField()
 
 
+class InboxRow(BaseModel):
+    """A command envelope, stored and committed before its ack (the inbox).
+
+    ``key`` is Slack's own id of the request (``command:<trigger_id>``,
+    ``view:<view id>``), so a second write of the same request finds the first row.
+    ``owner`` and ``lease_until`` say which process runs it; a lease its owner stopped
+    renewing (the process died) lets any other process claim the row. ``done_at`` is
+    set once its effects are recorded.
+    """
+
+    id = AutoField()
+    key = CharField(max_length=255, unique=True)
+    kind = CharField(max_length=32)
+    payload = JSONTextField(default=dict)
+    received_at = DateTimeField()
+    owner = CharField(max_length=255, null=True)
+    lease_until = DateTimeField(null=True)
+    attempts = IntegerField(default=0)
+    done_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "inbox"
+        indexes = ((("done_at", "lease_until"), False),)
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     Incident,
     Artifact,
@@ -245,4 +273,5 @@ MODELS: tuple[type[BaseModel], ...] = (
     TranscriptWrite,
     SlackMessage,
     SlackEvent,
+    InboxRow,
 )

@@ -9,10 +9,17 @@ reading one never runs a query. Field names are the columns'; a foreign key is i
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Self
 
 from peewee import Model
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """Naive UTC, the only form stored: both backends then compare and sort alike."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 class Record:
@@ -74,6 +81,7 @@ class IncidentEvent(Record):
     actor: str | None
     data: dict[str, Any]
     at: datetime
+    request_key: str | None
 
 
 @dataclass(frozen=True)
@@ -106,3 +114,18 @@ class SlackMessage(Record):
     synced_event_ts: str | None
     captured_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class InboxRow(Record):
+    """A command stored before its ack; see `storage.inbox`."""
+
+    id: int
+    key: str
+    kind: str
+    payload: dict[str, Any]
+    received_at: datetime
+    owner: str | None
+    lease_until: datetime | None
+    attempts: int
+    done_at: datetime | None

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -49,7 +49,8 @@ from storage.db import (
     translated_errors,
 )
 from storage.errors import NotFound, StoreError
-from storage.locks import AdvisoryLocks, FileLocks, LockManager, ProcessLocks
+from storage.inbox import Inbox
+from storage.locks import AdvisoryLocks, FileLocks, LockManager, LockTimeout, ProcessLocks
 from storage.models import database_proxy
 from storage.records import (
     Artifact,
@@ -60,6 +61,7 @@ from storage.records import (
     SlackMessage,
     TranscriptWrite,
 )
+from storage.records import naive_utc as _utc
 
 R = TypeVar("R", bound=Record)
 
@@ -82,13 +84,6 @@ def _maybe(record: type[R], row: Model | None) -> R | None:
     return None if row is None else record.of(row)
 
 
-def _utc(moment: datetime) -> datetime:
-    """Naive UTC, the only form stored: both backends then compare and sort alike."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
 class Store:
     """The database, its sessions, locks and every query the bot runs."""
 
@@ -107,6 +102,10 @@ class Store:
         self._session = SessionScope(db, keep_open=self.backend == "sqlite")
         #: Told (lock name, seconds waited) each time a lock is taken; for metrics.
         self.lock_waited: Callable[[str, float], None] | None = None
+        #: Told the lock's name when a wait for it ran out (try-locks aside); for metrics.
+        self.lock_timed_out: Callable[[str], None] | None = None
+        #: Commands stored before their ack (`storage.inbox`).
+        self.inbox = Inbox(self.session, self.atomic)
 
     # -- connection scope, transactions, locks -------------------------------------------
 
@@ -131,10 +130,15 @@ class Store:
         connection while it waits for a lock can starve the pool.
         """
         started = time.monotonic()
-        with translated_errors(), self._locks.lock(name, timeout):
-            if self.lock_waited is not None:
-                self.lock_waited(name, time.monotonic() - started)
-            yield
+        try:
+            with translated_errors(), self._locks.lock(name, timeout):
+                if self.lock_waited is not None:
+                    self.lock_waited(name, time.monotonic() - started)
+                yield
+        except LockTimeout:
+            if self.lock_timed_out is not None and timeout > 0:  # a try-lock is not a wait
+                self.lock_timed_out(name)
+            raise
 
     def migrate(self) -> list[int]:
         """Apply missing schema migrations; safe when several processes start at once."""
@@ -165,6 +169,7 @@ class Store:
                     self.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             except StoreError as error:
                 log.warning("could not checkpoint the SQLite log at close: %s", error)
+        self.inbox.close()
         self._locks.close()
         close_all = getattr(self.db, "close_all", None)
         if close_all is not None:
@@ -294,6 +299,53 @@ class Store:
         with self.atomic():
             self._update(incident_id, **fields, updated_at=_utc(now))
             return Incident.of(m.Incident.get_by_id(incident_id))
+
+    def change_incident(
+        self,
+        incident_id: int,
+        now: datetime,
+        *,
+        event: str,
+        actor: str | None,
+        data: dict[str, Any],
+        request_key: str | None,
+        **fields: Any,
+    ) -> tuple[Incident, IncidentEvent]:
+        """`update_incident` and its timeline event in one transaction.
+
+        With `request_key` (the command's inbox key) the event names the command that
+        made it: a command run again after a crash finds its change with
+        `event_for_request` instead of making it twice, and the column's unique index
+        refuses a second event for the same command (a `StoreError`).
+        """
+        unknown = set(fields) - UPDATABLE_FIELDS
+        if unknown:
+            raise ValueError(f"change_incident cannot change {', '.join(sorted(unknown))}")
+        now = _utc(now)
+        with self.atomic():
+            self._update(incident_id, **fields, updated_at=now)
+            row = m.IncidentEvent.create(
+                incident=incident_id,
+                kind=event,
+                actor=actor,
+                data=data,
+                at=now,
+                request_key=request_key,
+            )
+            return Incident.of(m.Incident.get_by_id(incident_id)), IncidentEvent.of(row)
+
+    def event_for_request(self, request_key: str) -> IncidentEvent | None:
+        """The timeline event a command made, if it got that far."""
+        with self.session():
+            row = m.IncidentEvent.get_or_none(m.IncidentEvent.request_key == request_key)
+            return _maybe(IncidentEvent, row)
+
+    def update_event_data(self, event_id: int, **data: Any) -> None:
+        """Add keys to an event's data (a follow-up step recording that it happened)."""
+        with self.atomic():
+            row = m.IncidentEvent.get_by_id(event_id)
+            row.data = {**row.data, **data}
+            row.save()
 
     @staticmethod
     def _update(incident_id: int, **values: Any) -> None:

@@ -49,6 +49,12 @@ LOCK_WAIT_SECONDS = Histogram(
     buckets=(*_FAST, 10.0, 30.0),
     registry=REGISTRY,
 )
+LOCK_TIMEOUTS = Counter(
+    "firebreak_lock_timeouts",
+    "Waits for a lock that ran out (a try-lock that finds it taken is not counted)",
+    ["lock"],
+    registry=REGISTRY,
+)
 API_CALLS = Counter(
     "firebreak_api_calls",
     "Slack and Notion calls by API, method and status (ok, an HTTP status or Slack's error)",

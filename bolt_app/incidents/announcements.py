@@ -18,7 +18,7 @@ from bolt_app.core.clock import Clock
 from bolt_app.core.domain import ArtifactKind
 from bolt_app.core.naming import Numbering
 from bolt_app.formats import slack_blocks as blocks
-from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact
+from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact, rendering
 from storage import Incident, Store
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,13 @@ class Announcer:
         ensured = self.ensure(incident)
         if ensured is None or ensured.outcome == "created":
             return
-        current = self._current(int(incident.id))
-        text, body = self._render(current)
-        self.slack.update_message(self.channel_id, str(ensured.artifact.external_id), text, body)
+        # Read and written under the announcement's render lock (taken after `ensure`
+        # let go of its own): of two edits, the later one shows the later row.
+        with rendering(self.store, "announcement", int(incident.id)):
+            text, body = self._render(self._current(int(incident.id)))
+            self.slack.update_message(
+                self.channel_id, str(ensured.artifact.external_id), text, body
+            )
 
     def _post(self, incident_id: int) -> Made:
         text, body = self._render(self._current(incident_id))

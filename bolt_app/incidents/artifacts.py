@@ -30,7 +30,7 @@ from typing import Any
 from bolt_app.core import metrics
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import Outcome
-from bolt_app.core.errors import StillWorking
+from bolt_app.core.errors import FirebreakError, StillWorking
 from storage import Artifact, LockTimeout, Store
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,34 @@ def holding(store: Store, name: str, what: str, wait: float = LOCK_WAIT_SECONDS)
             yield
     except LockTimeout:
         raise StillWorking(what) from None
+
+
+#: How long a render of the state (topic, announcement, page properties) waits for the
+#: one before it. Each holds its lock only for one read of the row and one write.
+RENDER_LOCK_SECONDS = 10.0
+
+
+def render_lock(what: str, incident_id: int) -> str:
+    """The lock of one rendering of an incident's state: the row is read and written out
+    under it, so of two renders the later always shows the later row."""
+    return f"render-{what}:{incident_id}"
+
+
+class StillRendering(FirebreakError):
+    """Another write of the same rendering held its lock too long (Slack or Notion slow)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"another update of the {what} is still being written")
+
+
+@contextmanager
+def rendering(store: Store, what: str, incident_id: int) -> Iterator[None]:
+    """Hold `render_lock`; a wait past `RENDER_LOCK_SECONDS` is `StillRendering`."""
+    try:
+        with store.lock(render_lock(what, incident_id), timeout=RENDER_LOCK_SECONDS):
+            yield
+    except LockTimeout:
+        raise StillRendering(what) from None
 
 
 def _ensure_locked(

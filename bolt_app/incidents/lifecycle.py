@@ -4,10 +4,12 @@ The status transitions live in one table, `TRANSITIONS`, and nothing else decide
 which change is allowed. A change is validated completely before anything is written,
 so a refused one leaves no trace: no topic, no message, no Notion write, no edit.
 
-A successful change, under a per-incident lock so that two changes never interleave:
-the row, an `IncidentEvent`, one channel message, the topic, then the outside world
-(status hooks, the announcement, the Notion page). Those last steps cannot undo the
-change once it is made, so their failures are collected and reported together as a
+A successful change, under the incident's state lock so that two changes never
+interleave: the row and its `IncidentEvent` in one transaction, then one channel
+message. After the lock is released, the rest of the world: the topic, status hooks,
+the announcement, the Notion page, each written from the row as it is then, under its
+own render lock (no thread holds two locks). Those steps cannot undo the change once
+it is made, so their failures are collected and reported together as a
 `PartialChange` instead of hiding or aborting the rest.
 """
 
@@ -32,8 +34,9 @@ from bolt_app.core.domain import (
 )
 from bolt_app.core.errors import FirebreakError, UsageError
 from bolt_app.formats import slack_blocks as blocks
+from bolt_app.incidents.artifacts import rendering
 from bolt_app.incidents.service import IncidentService, clean_severity, clean_title, state_lock
-from storage import Incident, LockTimeout, Store
+from storage import Incident, IncidentEvent, LockTimeout, Store
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +193,13 @@ class LifecycleService:
     # -- the four changes ------------------------------------------------------------------
 
     def change_status(
-        self, incident: Incident, actor: str, new: str, reason: str | None = None
+        self,
+        incident: Incident,
+        actor: str,
+        new: str,
+        reason: str | None = None,
+        *,
+        request_key: str | None = None,
     ) -> Incident:
         new = clean_status(new)
 
@@ -201,9 +210,11 @@ class LifecycleService:
             change = Change("status", old, new, "status_changed", data, reason)
             return change, {"status": new}
 
-        return self._change(incident, actor, plan)
+        return self._change(incident, actor, plan, request_key)
 
-    def change_severity(self, incident: Incident, actor: str, severity: str) -> Incident:
+    def change_severity(
+        self, incident: Incident, actor: str, severity: str, *, request_key: str | None = None
+    ) -> Incident:
         new = clean_severity(severity)
 
         def plan(current: Incident) -> tuple[Change, dict[str, Any]]:
@@ -213,12 +224,15 @@ class LifecycleService:
             change = Change("severity", old, new, "severity_changed", {"from": old, "to": new})
             return change, {"severity": new}
 
-        return self._change(incident, actor, plan)
+        return self._change(incident, actor, plan, request_key)
 
-    def change_commander(self, incident: Incident, actor: str, user: str) -> Incident:
+    def change_commander(
+        self, incident: Incident, actor: str, user: str, *, request_key: str | None = None
+    ) -> Incident:
         """Hand over command to `user` (an id), inviting them to the channel."""
         new = user
-        self._require_person(new)
+        if self._made(request_key) is None:
+            self._require_person(new)
 
         def plan(current: Incident) -> tuple[Change, dict[str, Any]]:
             old = str(current.commander)
@@ -230,9 +244,11 @@ class LifecycleService:
             )
             return change, {"commander": new}
 
-        return self._change(incident, actor, plan)
+        return self._change(incident, actor, plan, request_key)
 
-    def change_title(self, incident: Incident, actor: str, title: str) -> Incident:
+    def change_title(
+        self, incident: Incident, actor: str, title: str, *, request_key: str | None = None
+    ) -> Incident:
         new = clean_title(title)
 
         def plan(current: Incident) -> tuple[Change, dict[str, Any]]:
@@ -249,7 +265,7 @@ class LifecycleService:
             )
             return change, {"title": new}
 
-        return self._change(incident, actor, plan)
+        return self._change(incident, actor, plan, request_key)
 
     def _require_person(self, user: str) -> None:
         """The new commander must be a real, active, human user of the workspace."""
@@ -269,89 +285,133 @@ class LifecycleService:
         incident: Incident,
         actor: str,
         plan: Callable[[Incident], tuple[Change, dict[str, Any]]],
+        request_key: str | None,
     ) -> Incident:
-        """Check, then write everywhere; `plan` refuses by raising, before any write."""
-        self.require_member(incident, actor)
+        """Check, then write everywhere; `plan` refuses by raising, before any write.
+
+        `request_key` is the command's inbox key: a command run again after a crash
+        finds the event it made, changes nothing twice and finishes the follow-ups.
+        """
+        if self._made(request_key) is None:
+            self.require_member(incident, actor)
         try:
             with self.store.lock(state_lock(int(incident.id)), timeout=CHANGE_LOCK_SECONDS):
-                return self._apply(incident, actor, plan)
+                current, event = self._apply(incident, actor, plan, request_key)
+                # Still under the state lock, so the channel reads the changes in order;
+                # one Slack call, and no other lock is taken while this one is held.
+                failures = self._announce_in_channel(current, event)
         except LockTimeout:
             raise BusyChanging() from None
+        # Outside the state lock: each follow-up renders the row as it is when it writes,
+        # under its own lock, so no thread waits for a lock while it holds one.
+        failures += self._follow_up(current, event)
+        if failures:
+            raise PartialChange(
+                f"Changed the {event.data['what']} to {event.data['after']}, but "
+                + "; ".join(failures)
+                + ". The next change writes them again."
+            )
+        return current
+
+    def _made(self, request_key: str | None) -> IncidentEvent | None:
+        return self.store.event_for_request(request_key) if request_key else None
 
     def _apply(
         self,
         incident: Incident,
         actor: str,
         plan: Callable[[Incident], tuple[Change, dict[str, Any]]],
-    ) -> Incident:
+        request_key: str | None,
+    ) -> tuple[Incident, IncidentEvent]:
+        """Under the state lock: check against the current row and write it, or find
+        that this command already did."""
         current = self.incidents.refresh(incident)
-        change, values = plan(current)
-        now = self.clock()
-        updated = self.store.update_incident(int(current.id), now, **values)
-        self.store.add_event(int(current.id), change.event, actor, change.data, now)
-        log.info(
-            "%s: %s %s -> %s",
-            self.incidents.label(updated),
-            change.what,
-            change.before,
-            change.after,
-        )
-        failures = self._follow_up(updated, actor, change)
-        if failures:
-            raise PartialChange(
-                f"Changed the {change.what} to {change.after}, but "
-                + "; ".join(failures)
-                + ". The next change writes them again."
+        event = self._made(request_key)
+        if event is None:
+            change, values = plan(current)
+            data = {**change.data, "what": change.what, "after": change.after}
+            data["message"] = change_message(actor, change)
+            current, event = self.store.change_incident(
+                int(current.id),
+                self.clock(),
+                event=change.event,
+                actor=actor,
+                data=data,
+                request_key=request_key,
+                **values,
             )
-        return updated
+            log.info(
+                "%s: %s %s -> %s",
+                self.incidents.label(current),
+                change.what,
+                change.before,
+                change.after,
+            )
+        else:
+            log.info(
+                "%s: finishing change %s after a restart", self.incidents.label(current), event.id
+            )
+        return current, event
 
-    def _follow_up(self, incident: Incident, actor: str, change: Change) -> list[str]:
-        """Message, topic, hooks, announcement and Notion, once the row has changed.
+    def _announce_in_channel(self, incident: Incident, event: IncidentEvent) -> list[str]:
+        """The change's channel message, once: the event records that it was posted."""
+        if event.data.get("posted"):
+            return []
+        return _run_steps(
+            incident,
+            [("couldn't post in the channel", lambda: self._post(str(incident.channel_id), event))],
+        )
+
+    def _follow_up(self, incident: Incident, event: IncidentEvent) -> list[str]:
+        """Topic, hooks, announcement and Notion, once the row has changed.
 
         Each may fail without stopping the others: the change is already made, so a
-        refused channel message must not also skip the dump or the Notion update.
+        refused topic must not also skip the dump or the Notion update. Each renders the
+        incident as it is now, so running them twice is harmless.
         """
-        failures: list[str] = []
-        channel = str(incident.channel_id)
         steps: list[tuple[str, Callable[[], None]]] = [
-            (
-                "couldn't post in the channel",
-                lambda: self._post(channel, change_message(actor, change)),
-            ),
-            (
-                "couldn't set the topic",
-                lambda: self.slack.set_topic(channel, self.incidents.topic(incident)),
-            ),
+            ("couldn't set the topic", lambda: self.incidents.write_topic(incident))
         ]
-        if change.what == "status":
+        if event.kind == "status_changed":
+            old, new = str(event.data["from"]), str(event.data["to"])
             for hook in self.status_hooks:
-                steps.append(("a status hook failed", _bind(hook, incident, change)))
+                steps.append(("a status hook failed", _bind(hook, incident, old, new)))
         if self.announcer is not None:
             announcer = self.announcer
             steps.append(("couldn't edit the announcement", lambda: announcer.refresh(incident)))
         steps.append(("couldn't update the postmortem page", lambda: self._sync_page(incident)))
-        for description, step in steps:
-            try:
-                step()
-            except FirebreakError as error:
-                log.warning("%s for incident %s: %s", description, incident.id, error)
-                failures.append(f"{description} ({error.user_message})")
-        return failures
+        return _run_steps(incident, steps)
 
-    def _post(self, channel: str, text: str) -> None:
-        self.slack.post_message(channel, text)
+    def _post(self, channel: str, event: IncidentEvent) -> None:
+        self.slack.post_message(channel, str(event.data["message"]))
+        self.store.update_event_data(int(event.id), posted=True)
 
     def _sync_page(self, incident: Incident) -> None:
-        """Rewrite the page's properties and title, if the page exists yet."""
+        """Rewrite the page's properties and title from the current row, if the page
+        exists yet (it is created from the current row, so it will be right)."""
         page = self.store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)
         if page is None or self.notion is None:
-            return  # the page is created from the current row, so it will be right
-        self.notion.update_properties(str(page.external_id), self.fields(incident))
+            return
+        with rendering(self.store, "page", int(incident.id)):
+            current = self.incidents.refresh(incident)
+            self.notion.update_properties(str(page.external_id), self.fields(current))
 
 
-def _bind(hook: StatusHook, incident: Incident, change: Change) -> Callable[[], None]:
+def _run_steps(incident: Incident, steps: list[tuple[str, Callable[[], None]]]) -> list[str]:
+    """Run every step; the failures, as "<description> (<the error's sentence>)"."""
+    failures: list[str] = []
+    for description, step in steps:
+        try:
+            step()
+        except FirebreakError as error:
+            log.warning("%s for incident %s: %s", description, incident.id, error)
+            failures.append(f"{description} ({error.user_message})")
+    return failures
+
+
+def _bind(hook: StatusHook, incident: Incident, old: str, new: str) -> Callable[[], None]:
     def call() -> None:
-        hook(incident, change.before, change.after)
+        hook(incident, old, new)
 
     return call
 

@@ -18,7 +18,7 @@ from bolt_app.core.clock import Clock
 from bolt_app.core.domain import ArtifactKind
 from bolt_app.core.naming import Numbering, channel_name
 from bolt_app.formats.template import render_template
-from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact, holding
+from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact, holding, rendering
 from bolt_app.incidents.service import PageSteps, PostmortemFailure, declared_data
 from storage import Artifact, Incident, Store
 
@@ -89,9 +89,12 @@ class PostmortemService(PageSteps):
     def link_channel(self, incident: Incident, page: Artifact) -> None:
         """Fill the page's properties now that the channel exists (its "Channel" url).
 
-        The page is created in parallel with the channel, so it starts without it.
+        The page is created in parallel with the channel, so it starts without it. Written
+        from the current row under the page's render lock, like every properties update.
         """
-        self.notion.update_properties(str(page.external_id), self.fields(incident))
+        with rendering(self.store, "page", int(incident.id)):
+            current = self.store.get_incident(int(incident.id)) or incident
+            self.notion.update_properties(str(page.external_id), self.fields(current))
 
     def _adopt_page(self, incident: Incident, label: str) -> Made | None:
         """Adopt the page an earlier attempt made, finishing its template if cut short."""

@@ -30,8 +30,8 @@ from bolt_app.core.domain import (
 from bolt_app.core.errors import FirebreakError, UsageError
 from bolt_app.core.naming import Numbering, channel_name
 from bolt_app.formats import slack_blocks as blocks
-from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact
-from storage import Artifact, Incident, LockTimeout, Store
+from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact, rendering
+from storage import Artifact, Incident, Store
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,9 @@ def declared_data(store: Store, incident: Incident) -> dict[str, Any]:
     return {}
 
 
-#: Lock of an incident's state: every change holds it, and whatever renders the state
-#: (the topic) takes it and reads the row again, so an older write can't land last.
+#: Lock of an incident's state: a change holds it while it checks and writes the row,
+#: and takes no other lock meanwhile (see "Locks and the connection budget").
 STATE_LOCK_PREFIX = "lifecycle"
-#: How long set-up waits for a change in progress before leaving the topic to it.
-FURNISH_LOCK_SECONDS = 5.0
 
 
 def state_lock(incident_id: int) -> str:
@@ -398,20 +396,20 @@ class IncidentService:
     def _furnish(self, incident: Incident, channel_id: str) -> None:
         """Invite the commander and set the topic: both idempotent, so safe to repeat.
 
-        The topic is written from the row as it is now, under the incident's state lock:
-        set-up (the reconciler's, above all) may run long after its copy was read, and a
-        topic from that copy would undo a change made meanwhile. A change holding the lock
-        past `FURNISH_LOCK_SECONDS` writes the topic itself.
+        Set-up (the reconciler's, above all) may run long after its copy of the incident
+        was read, so both use the row as it is now (`write_topic`).
         """
-        try:
-            with self.store.lock(state_lock(int(incident.id)), timeout=FURNISH_LOCK_SECONDS):
-                current = self.refresh(incident)
-                commander = str(current.commander)
-                if commander != self.slack.bot_user_id:
-                    self.slack.invite(channel_id, [commander])
-                self.slack.set_topic(channel_id, self.topic(current))
-        except LockTimeout:
-            log.info("topic of incident %s left to the change in progress", incident.id)
+        commander = str(self.refresh(incident).commander)
+        if commander != self.slack.bot_user_id:
+            self.slack.invite(channel_id, [commander])
+        self.write_topic(incident)
+
+    def write_topic(self, incident: Incident) -> None:
+        """Set the channel topic from the current row, under the topic's render lock."""
+        with rendering(self.store, "topic", int(incident.id)):
+            current = self.refresh(incident)
+            if current.channel_id:
+                self.slack.set_topic(str(current.channel_id), self.topic(current))
 
     def topic(self, incident: Incident) -> str:
         return blocks.topic(
@@ -430,11 +428,12 @@ class IncidentService:
         channel_id = str(incident.channel_id)
 
         def post() -> Made:
+            current = self.refresh(incident)  # the state as it is now, not as declared
             text, body = blocks.intro_message(
-                self.label(incident),
-                str(incident.title),
-                str(incident.severity),
-                str(incident.commander),
+                self.label(current),
+                str(current.title),
+                str(current.severity),
+                str(current.commander),
                 doc_url,
                 self._description(incident),
             )

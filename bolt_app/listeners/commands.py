@@ -79,4 +79,4 @@ def register(app: App, services: Services) -> None:
             ack()
             client.views_open(trigger_id=inv.trigger_id, view=sub.form(inv))
             return
-        dispatch(services, sub.action, inv, ack, ephemeral(respond), ack_text)
+        dispatch(services, sub.name, sub.action, inv, ack, ephemeral(respond), ack_text)

@@ -44,28 +44,6 @@ def _form(inv: Invocation) -> dict[str, Any]:
     return blocks.declare_modal(inv.response_url)
 
 
-def _request_key(inv: Invocation) -> str | None:
-    return f"command:{inv.trigger_id}" if inv.trigger_id else None
-
-
-def _record(services: Services, inv: Invocation) -> None:
-    """Store the incident before the ack, so a process killed right after the ack loses
-    no declare: the reconciler of any process sets up what is stored. `_declare` then
-    finds it by its request key. Without a key it would be stored twice, so it waits."""
-    if _request_key(inv) is None:
-        return
-    private, title = _split_private(inv.args)
-    services.incidents.record(
-        title=title,
-        reporter=inv.user_id,
-        severity=DEFAULT_SEVERITY,
-        private=private,
-        request_key=_request_key(inv),
-        reporter_name=inv.user_name,
-        repeat_within=_repeat_within(inv),
-    )
-
-
 def _declare(services: Services, inv: Invocation, reply: Reply) -> None:
     private, title = _split_private(inv.args)
     declare_and_tell(
@@ -75,7 +53,7 @@ def _declare(services: Services, inv: Invocation, reply: Reply) -> None:
         reporter=inv.user_id,
         severity=DEFAULT_SEVERITY,
         private=private,
-        request_key=_request_key(inv),
+        request_key=inv.request_key,
         reporter_name=inv.user_name,
         repeat_within=_repeat_within(inv),
     )
@@ -95,6 +73,10 @@ def declare_and_tell(
     repeat_within: timedelta | None = REPEAT_DECLARE_WINDOW,
 ) -> None:
     """Record and set up an incident, telling the declarer as soon as its channel exists.
+
+    This runs after the ack, as the declare's inbox row: the number is allocated here,
+    off the ack's path, and a second run (another process took the row over) finds
+    the incident by its request key.
 
     A repeat (see the module) is set up too, since the first attempt may have died
     half-way, and the answer names the incident they already have.
@@ -130,7 +112,7 @@ SUBCOMMANDS = (
         "declare",
         "declare [--private] [--new] <title>",
         "start an incident: a channel, a Notion postmortem, a bookmark (no title opens a form)",
-        Anywhere(_declare, record=_record),
+        Anywhere(_declare, durable=True),
         prepare=_prepare,
         form=_form,
     ),

@@ -9,6 +9,10 @@ from the channel, before its `record` and its handler run; both receive the same
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from functools import partial
+
 from slack_bolt import Ack
 
 from bolt_app.core.errors import NotAnIncidentChannel
@@ -16,34 +20,51 @@ from bolt_app.listeners.errors import Reply, report_to
 from bolt_app.listeners.subcommands import Anywhere, InIncident, Invocation
 from bolt_app.services import Services
 
+#: The inbox kind of an `/incident` subcommand (or the shortcut) run as a row.
+COMMAND = "command"
+
 
 def dispatch(
     services: Services,
+    name: str,
     action: InIncident | Anywhere,
     inv: Invocation,
     ack: Ack,
     reply: Reply,
     ack_text: str | None = None,
 ) -> None:
-    """Record (before the ack, so it survives this process), ack, then run on the pool."""
+    """Record (before the ack, so it survives this process), ack, then run on the pool.
+
+    A durable action is one inbox row, committed before the ack; the work runs as that
+    row, so another process finishes it if this one dies (see "The inbox").
+    """
+    work: Callable[[], None]
     if isinstance(action, InIncident):
         incident = services.incidents.in_channel(inv.channel_id)
-        if incident is not None and action.record is not None:
-            action.record(services, inv, incident)  # durable before Slack stops redelivering
-        _ack(ack, ack_text)
         if incident is None:
+            _ack(ack, ack_text)
             services.commands.submit(_not_an_incident_channel, report_to(reply))
             return
-        scoped = action
-        services.commands.submit(
-            lambda: scoped.run(services, inv, incident, reply), report_to(reply)
-        )
+        if action.record is not None:
+            action.record(services, inv, incident)  # durable before Slack stops redelivering
+        work = partial(action.run, services, inv, incident, reply)
+    else:
+        if action.record is not None:
+            action.record(services, inv)  # durable before Slack stops redelivering
+        work = partial(action.run, services, inv, reply)
+    if not action.durable:
+        _ack(ack, ack_text)
+        services.commands.submit(work, report_to(reply))
         return
-    if action.record is not None:
-        action.record(services, inv)  # durable before Slack stops redelivering
+    row = services.inbox.put(
+        inv.request_key or f"command:{uuid.uuid4().hex}",
+        COMMAND,
+        {"command": name, "invocation": inv.payload()},
+    )
     _ack(ack, ack_text)
-    anywhere = action
-    services.commands.submit(lambda: anywhere.run(services, inv, reply), report_to(reply))
+    if row is None:
+        return  # stored before: that request is someone's already (or done)
+    services.commands.submit(lambda: services.inbox.run(row, work), report_to(reply))
 
 
 def _ack(ack: Ack, text: str | None) -> None:

@@ -45,7 +45,7 @@ def register(app: App, services: Services) -> None:
             trigger_id=str(body.get("trigger_id") or ""),
             response_url=body.get("response_url"),
         )
-        dispatch(services, DUMPSLACK, inv, ack, ephemeral(respond))
+        dispatch(services, "dumpslack", DUMPSLACK, inv, ack, ephemeral(respond))
 
 
 SUBCOMMANDS = (

@@ -14,6 +14,7 @@ from typing import Any
 
 from slack_bolt import App, Respond
 from slack_bolt.response import BoltResponse
+from slack_sdk.webhook import WebhookClient
 
 from bolt_app.core.errors import FirebreakError
 
@@ -39,6 +40,23 @@ def ephemeral(respond: Respond) -> Reply:
         respond(text=text, response_type="ephemeral", replace_original=False)
 
     return reply
+
+
+def via_response_url(response_url: str | None) -> Reply:
+    """A `Reply` through a payload's response_url, for work run without its `respond`
+    (a row another process took over): Slack keeps the URL valid for 30 minutes."""
+    if not response_url:
+        return _unanswerable
+    hook = WebhookClient(response_url)
+
+    def reply(text: str) -> None:
+        hook.send(text=text, response_type="ephemeral", replace_original=False)
+
+    return reply
+
+
+def _unanswerable(text: str) -> None:
+    log.warning("no response_url to answer a resumed request (%d characters)", len(text))
 
 
 def report_to(reply: Reply) -> Callable[[BaseException], None]:

@@ -1,7 +1,8 @@
 """Events: messages of incident channels are captured; `pin_added` goes on the timeline.
 
-A message event is stored before its ack (inline, one short write), so an acked event is
-never lost; if the store fails, the event stays unacked and Slack retries it.
+A message event and a pin are stored before their ack (inline: the app runs with
+`process_before_response`), so an acked event is never lost; if the store fails, the
+event stays unacked and Slack retries it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,5 @@ def register(app: App, services: Services) -> None:
 
     @app.event("pin_added")
     def pin_added(event: dict[str, Any]) -> None:
-        services.commands.submit(
-            lambda: on_pin_added(services, event),
-            lambda error: log.warning("pin_added: %s", error),
-        )
+        # Before the ack too, like a message: an event acked and then lost is gone.
+        on_pin_added(services, event)

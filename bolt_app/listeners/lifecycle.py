@@ -4,7 +4,8 @@ Each `prepare` checks the words before the ack, without I/O, so `severity P9` or
 unknown status is answered in the ack itself. Everything that needs Slack or the store
 (who may change it, whether the commander is a person, the transition table against
 the current status) runs after the ack in `LifecycleService`, whose typed errors reach
-the user through `listeners.errors`.
+the user through `listeners.errors`. Each change is an inbox row, stored before the ack
+and keyed by its trigger: run again after a crash, it finds its own timeline event.
 """
 
 from __future__ import annotations
@@ -55,19 +56,23 @@ def _check_title(inv: Invocation) -> str | None:
 
 def _status(services: Services, inv: Invocation, incident: Incident, _reply: Reply) -> None:
     status, reason = parse_status_args(inv.args)
-    services.lifecycle.change_status(incident, inv.user_id, status, reason)
+    services.lifecycle.change_status(
+        incident, inv.user_id, status, reason, request_key=inv.request_key
+    )
 
 
 def _severity(services: Services, inv: Invocation, incident: Incident, _reply: Reply) -> None:
-    services.lifecycle.change_severity(incident, inv.user_id, inv.args)
+    services.lifecycle.change_severity(incident, inv.user_id, inv.args, request_key=inv.request_key)
 
 
 def _commander(services: Services, inv: Invocation, incident: Incident, _reply: Reply) -> None:
-    services.lifecycle.change_commander(incident, inv.user_id, parse_user(inv.args))
+    services.lifecycle.change_commander(
+        incident, inv.user_id, parse_user(inv.args), request_key=inv.request_key
+    )
 
 
 def _title(services: Services, inv: Invocation, incident: Incident, _reply: Reply) -> None:
-    services.lifecycle.change_title(incident, inv.user_id, inv.args)
+    services.lifecycle.change_title(incident, inv.user_id, inv.args, request_key=inv.request_key)
 
 
 def _info(services: Services, _inv: Invocation, incident: Incident, reply: Reply) -> None:
@@ -108,28 +113,28 @@ SUBCOMMANDS = (
         "status",
         f"status <{'|'.join(STATUSES)}> [reason]",
         "change the status (canceled needs a reason)",
-        InIncident(_status),
+        InIncident(_status, durable=True),
         prepare=_check_status,
     ),
     Subcommand(
         "severity",
         "severity <P0..P4>",
         "change the severity",
-        InIncident(_severity),
+        InIncident(_severity, durable=True),
         prepare=_check_severity,
     ),
     Subcommand(
         "commander",
         "commander <@user>",
         "hand over command (invites them)",
-        InIncident(_commander),
+        InIncident(_commander, durable=True),
         prepare=_check_commander,
     ),
     Subcommand(
         "title",
         "title <text>",
         "rename the incident",
-        InIncident(_title),
+        InIncident(_title, durable=True),
         prepare=_check_title,
     ),
     Subcommand("info", "info", "this incident's status, people and doc", InIncident(_info)),

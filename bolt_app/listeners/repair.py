@@ -28,6 +28,6 @@ SUBCOMMANDS = (
         "repair",
         "repair",
         "re-run set-up now: page, bookmark (re-added if removed), intro",
-        InIncident(_repair),
+        InIncident(_repair, durable=True),
     ),
 )

@@ -10,7 +10,7 @@ handler ever gets `None` where it needs an incident.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from bolt_app.listeners.errors import Reply
@@ -29,6 +29,19 @@ class Invocation:
     response_url: str | None
     #: The typist's Slack handle, from the payload: a name without a users.info call.
     user_name: str | None = None
+
+    @property
+    def request_key(self) -> str | None:
+        """Slack's id of this request (its trigger), the key of its inbox row."""
+        return f"command:{self.trigger_id}" if self.trigger_id else None
+
+    def payload(self) -> dict[str, Any]:
+        """What the inbox row keeps, to run it again in another process."""
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Invocation:
+        return cls(**payload)
 
     @classmethod
     def from_body(cls, body: dict[str, Any], args: str) -> Invocation:
@@ -50,6 +63,8 @@ class InIncident:
     run: Callable[[Services, Invocation, Incident, Reply], None]
     #: Stores the request before the ack, idempotently (see `Anywhere.record`).
     record: Callable[[Services, Invocation, Incident], None] | None = None
+    #: Changes something: goes through the inbox (see `Anywhere.durable`).
+    durable: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,9 @@ class Anywhere:
     #: after the ack is lost when the process dies in between; the reconciler can only
     #: finish what the store knows about.
     record: Callable[[Services, Invocation], None] | None = None
+    #: Changes something: the dispatcher stores it as an inbox row before the ack, and
+    #: `run` must be safe to run again after a crash half-way (see "The inbox").
+    durable: bool = False
 
 
 def no_check(_inv: Invocation) -> str | None:

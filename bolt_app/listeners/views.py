@@ -10,15 +10,17 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
-from slack_sdk.webhook import WebhookClient
 
 from bolt_app.core.domain import DEFAULT_SEVERITY
 from bolt_app.core.errors import UsageError
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.incidents.service import clean_severity, clean_title
 from bolt_app.listeners.declare import declare_and_tell
-from bolt_app.listeners.errors import Reply, report_to
+from bolt_app.listeners.errors import Reply, report_to, via_response_url
 from bolt_app.services import Services
+
+#: The inbox kind of a submitted declare form.
+FORM = "form"
 
 
 def _value(values: dict[str, Any], block: str, action: str) -> str:
@@ -50,12 +52,7 @@ def _form_errors(title: str, severity: str) -> dict[str, str]:
 def _replier(client: WebClient, response_url: str, user_id: str) -> Reply:
     """Answer where the command was typed; without a response URL, in the app's DM."""
     if response_url:
-        hook = WebhookClient(response_url)
-
-        def via_response_url(text: str) -> None:
-            hook.send(text=text, response_type="ephemeral")
-
-        return via_response_url
+        return via_response_url(response_url)
 
     def via_dm(text: str) -> None:
         client.chat_postMessage(channel=user_id, text=text)
@@ -89,14 +86,20 @@ def register(app: App, services: Services) -> None:
             description=description or None,
             reporter_name=body["user"].get("username") or body["user"].get("name"),
         )
-        # Stored before the ack, like `/incident declare <title>`: after the ack Slack
-        # never resends the submission, so a process dying now must not lose it. The
-        # same fields go to both calls; the second finds the incident by request key.
-        services.incidents.record(**fields)
+        # An inbox row before the ack, like `/incident declare <title>`: Slack never
+        # resends a submission, so a process dying now must not lose it.
+        response_url = view.get("private_metadata", "")
+        row = services.inbox.put(
+            str(fields["request_key"]), FORM, {"fields": fields, "response_url": response_url}
+        )
         ack()
-        reply = _replier(client, view.get("private_metadata", ""), user_id)
-
-        def declare() -> None:
-            declare_and_tell(services, reply, **fields)
-
-        services.commands.submit(declare, report_to(reply))
+        if row is None:
+            return  # submitted before: that one is someone's already (or done)
+        reply = _replier(client, response_url, user_id)
+        declared = row
+        services.commands.submit(
+            lambda: services.inbox.run(
+                declared, lambda: declare_and_tell(services, reply, **fields)
+            ),
+            report_to(reply),
+        )

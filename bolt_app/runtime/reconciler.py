@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from bolt_app.core.domain import ArtifactKind
 from bolt_app.core.errors import FirebreakError
 from bolt_app.services import Services
-from storage import Incident
+from storage import InboxRow, Incident
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,15 @@ SETUP_KINDS = (
 )
 
 
+#: Runs an inbox row another process acked and did not finish (`listeners.replay`).
+Replay = Callable[[Services, InboxRow], None]
+
+
 class Reconciler:
-    def __init__(self, services: Services, interval: float) -> None:
+    def __init__(self, services: Services, interval: float, replay: Replay | None = None) -> None:
         self.services = services
         self.interval = interval
+        self.replay = replay
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
 
@@ -66,7 +72,12 @@ class Reconciler:
         return SETUP_KINDS
 
     def run_once(self) -> list[str]:
-        """One pass; returns the labels of the incidents it completed."""
+        """One pass; returns the labels of the incidents it completed.
+
+        Commands whose process died go first: a declare among them makes its incident,
+        which this same pass then finds incomplete or the row's own run sets up.
+        """
+        self.resume_commands()
         healed = []
         for incident in self.incomplete():
             label = self.services.incidents.label(incident)
@@ -83,6 +94,21 @@ class Reconciler:
                 log.info("reconcile: healed %s", label)
         self.resume_dumps()
         return healed
+
+    def resume_commands(self) -> list[int]:
+        """Claim the inbox rows whose lease ran out and run them; returns their ids."""
+        if self.replay is None:
+            return []
+        resumed = []
+        for row in self.services.inbox.claim_due():
+            try:
+                self.replay(self.services, row)
+            except (KeyError, ValueError) as error:  # a row this version can't read
+                log.error("reconcile: inbox row %s can't be run: %s", row.id, error)
+                self.services.inbox.give_up(row)
+                continue
+            resumed.append(int(row.id))
+        return resumed
 
     def resume_dumps(self) -> list[int]:
         """Start the dumps whose requests nobody finished (a process died mid-dump).

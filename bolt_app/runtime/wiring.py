@@ -24,9 +24,11 @@ from bolt_app.core.jobs import Jobs
 from bolt_app.core.naming import Numbering
 from bolt_app.formats.template import load_template
 from bolt_app.incidents.announcements import Announcer
+from bolt_app.incidents.inbox import InboxService
 from bolt_app.incidents.lifecycle import LifecycleService
 from bolt_app.incidents.postmortem import PostmortemService
 from bolt_app.incidents.service import IncidentService
+from bolt_app.listeners import replay
 from bolt_app.runtime import envelope_log
 from bolt_app.runtime.config import Settings, llm_config
 from bolt_app.runtime.health import HealthServer, serve_health
@@ -144,7 +146,9 @@ def build_services(
     store.lock_waited = lambda name, seconds: metrics.LOCK_WAIT_SECONDS.labels(
         metrics.lock_kind(name)
     ).observe(seconds)
-    metrics.watch_inbox(lambda: _inbox(store, clock))
+    store.lock_timed_out = lambda name: metrics.LOCK_TIMEOUTS.labels(metrics.lock_kind(name)).inc()
+    inbox = InboxService(store, clock)
+    metrics.watch_inbox(lambda: _inbox(store, inbox, clock))
     # A change to mitigated, resolved or postmortem starts a dump.
     lifecycle.status_hooks.append(transcript.on_status_change)
     return Services(
@@ -156,6 +160,7 @@ def build_services(
         lifecycle=lifecycle,
         announcer=announcer,
         commands=Jobs("commands", COMMAND_WORKERS),
+        inbox=inbox,
         parallel=parallel,
         transcript=transcript,
         capture=capture,
@@ -163,13 +168,15 @@ def build_services(
     )
 
 
-def _inbox(store: Store, clock: Clock) -> tuple[float, float]:
-    """The inbox gauges at a scrape; NaN while the database doesn't answer."""
+def _inbox(store: Store, inbox: InboxService, clock: Clock) -> tuple[float, float]:
+    """The inbox gauges at a scrape: commands not done plus dump requests not done (a
+    dump's request is its inbox row); NaN while the database doesn't answer."""
     try:
-        depth, oldest = store.pending_requests(clock())
+        commands, commands_age = inbox.depth()
+        dumps, dumps_age = store.pending_requests(clock())
     except StoreError:
         return math.nan, math.nan
-    return float(depth), oldest
+    return float(commands + dumps), max(commands_age, dumps_age)
 
 
 def _draft_summary(
@@ -209,6 +216,7 @@ class BotProcess:
             self.health.stop()
         self.reconciler.stop(timeout=1.0)
         self.runner.close()
+        self.services.inbox.stop()
         return self.services.close(grace_seconds)
 
 
@@ -231,7 +239,8 @@ def start_bot(settings: Settings, *, store: Store | None = None) -> BotProcess:
         services.close(timeout=1.0)
         raise
     health = serve_health(settings.health_port, runner.is_connected, services.store)
-    reconciler = Reconciler(services, settings.reconcile_interval_seconds)
+    services.inbox.start()
+    reconciler = Reconciler(services, settings.reconcile_interval_seconds, replay.replay)
     reconciler.start()
     log.info("connected in Socket Mode; waiting for /incident")
     return BotProcess(settings, services, app, runner, reconciler, health)

@@ -45,10 +45,13 @@ class ChangeSync:
         jobs: Jobs | None,
         interval: float,
         on_due: Callable[[Incident], object] | None = None,
+        before: Callable[[Incident], object] | None = None,
     ) -> None:
         self.store = store
         #: What a due sync runs, under the incident's transcript lock (default: `sync`).
         self.on_due = on_due or self.sync
+        #: What it runs first, before that lock (what may wait for other locks).
+        self.before = before
         self.notion = notion
         self.line = line
         self.lock_name = lock_name
@@ -84,6 +87,8 @@ class ChangeSync:
             log.info("transcript changes of incident %s left for the next dump", incident.id)
 
     def _run(self, incident: Incident) -> None:
+        if self.before is not None:
+            self.before(incident)
         try:
             with self.store.lock(self.lock_name(int(incident.id)), timeout=0):
                 self.on_due(incident)

@@ -37,7 +37,7 @@ from bolt_app.adapters.slack import SlackGateway
 from bolt_app.core import metrics
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import DUMP_STATUSES, ArtifactKind
-from bolt_app.core.errors import FirebreakError
+from bolt_app.core.errors import FirebreakError, StillWorking
 from bolt_app.core.jobs import Jobs
 from bolt_app.formats import notion_blocks as nb
 from bolt_app.formats.notion_blocks import Block, RichText
@@ -467,6 +467,7 @@ class TranscriptService:
             jobs=jobs,
             interval=sync_seconds,
             on_due=self._sync_live,
+            before=lambda incident: self.ready(incident, live=True),
         )
         #: Fills the store from Slack's history (`CaptureService.fill_gaps`); set by wiring.
         self.fill_gaps: Callable[[Incident, FillReach], int] | None = None
@@ -606,12 +607,24 @@ class TranscriptService:
         """Incidents with a dump request nobody finished (e.g. its process died)."""
         return self.store.incidents_with_pending_dumps()
 
+    def ready(self, incident: Incident, *, live: bool = False) -> None:
+        """The page (and, for a dump, the bookmark) exist: called before the transcript
+        lock is taken, because making them waits for their own locks, and no thread may
+        wait for a lock while it holds one ("Locks and the connection budget")."""
+        page = self.postmortem.ensure_page(incident).artifact
+        try:
+            if not live:  # a live sync costs no Slack call; dumps and reconcile check it
+                self.postmortem.ensure_bookmark(incident, page)
+        except FirebreakError as error:  # never blocks the transcript; reconcile retries it
+            log.warning("bookmark for incident %s still failing: %s", incident.id, error)
+
     def dump(self, incident: Incident, progress: Progress | None = None) -> DumpResult:
         """Bring the transcript up to date, until no request is pending.
 
         Raises DumpBusy when another worker holds the incident's dump lock: that worker
         re-checks the pending requests before it lets go, so nothing is lost.
         """
+        self.ready(incident)
         lock = f"{LOCK_PREFIX}:{incident.id}"
         result: DumpResult | None = None
         while True:
@@ -696,12 +709,10 @@ class TranscriptService:
         if not channel:
             raise FirebreakError("The incident has no channel yet; try again in a moment.")
         self._fill(incident, dump=not live)
-        page = self.postmortem.ensure_page(incident).artifact
-        try:
-            if not live:  # a live sync costs no Slack call; dumps and reconcile check it
-                self.postmortem.ensure_bookmark(incident, page)
-        except FirebreakError as error:  # never blocks the transcript; reconcile retries it
-            log.warning("bookmark for incident %s still failing: %s", incident.id, error)
+        # Made by `ready` before the transcript lock was taken: no lock is waited for here.
+        page = self.store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)
+        if page is None:
+            raise StillWorking("postmortem page")
         self._settle_unfinished_write(int(incident.id))
         top = list(self.notion.list_children(str(page.external_id)))
         heading_id = self._heading(incident, str(page.external_id), top)

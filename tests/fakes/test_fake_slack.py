@@ -844,3 +844,61 @@ def test_bolt_app_routes_every_envelope_kind(
         handler.client.auto_reconnect_enabled = False
         slack.drop_sockets()
         handler.close()
+
+
+def _frames(sock: Any, seconds: float) -> list[dict[str, Any]]:
+    """Every envelope that arrives within `seconds`."""
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            got.append(json.loads(sock.recv(timeout=left)))
+        except TimeoutError:
+            break
+    return got
+
+
+def test_only_events_api_envelopes_are_retried_like_slack() -> None:
+    """Slack retries an unacked event three times (retry_attempt 1-3, the same event_id in
+    a new envelope); an unacked slash command is never sent again, nor on reconnect."""
+    with FakeSlack(event_retry_delays=(0.0, 0.2, 0.4), event_ack_timeout=0.3) as slack:
+        client = WebClient(token=slack.bot_token, base_url=slack.base_url)
+        with ws_connect(client.apps_connections_open(app_token=slack.app_token)["url"]) as sock:
+            assert json.loads(sock.recv(timeout=5))["type"] == "hello"
+            slack.wait_connected(1)
+            command = slack.slash_command("declare never acked")
+            event = slack.event({"type": "pin_added", "user": "U0ALICE"}, event_id="Ev0RETRY")
+            got = _frames(sock, 3.0)
+        assert [e["envelope_id"] for e in got if e["type"] == "slash_commands"] == [command]
+        events = [e for e in got if e["type"] == "events_api"]
+        assert [(e["retry_attempt"], e["retry_reason"]) for e in events] == [
+            (0, ""),
+            (1, "timeout"),
+            (2, "timeout"),
+            (3, "timeout"),
+        ]
+        assert {e["payload"]["event_id"] for e in events} == {"Ev0RETRY"}
+        assert len({e["envelope_id"] for e in events}) == 4
+        assert events[0]["envelope_id"] == event
+        assert slack.gave_up(command)
+        with ws_connect(client.apps_connections_open(app_token=slack.app_token)["url"]) as sock:
+            assert json.loads(sock.recv(timeout=5))["type"] == "hello"
+            assert _frames(sock, 1.0) == []  # nothing comes back on a new connection
+
+
+def test_an_event_lost_with_its_connection_is_retried_on_the_next() -> None:
+    with FakeSlack(event_retry_delays=(0.0, 60.0, 300.0), event_ack_timeout=60.0) as slack:
+        client = WebClient(token=slack.bot_token, base_url=slack.base_url)
+        with ws_connect(client.apps_connections_open(app_token=slack.app_token)["url"]) as sock:
+            sock.recv(timeout=5)
+            slack.wait_connected(1)
+            slack.slash_command("lost with the connection")
+            event = slack.event({"type": "pin_added", "user": "U0ALICE"}, event_id="Ev0LOST")
+            assert len(_frames(sock, 0.5)) == 2
+        with ws_connect(client.apps_connections_open(app_token=slack.app_token)["url"]) as sock:
+            sock.recv(timeout=5)
+            again = _frames(sock, 2.0)
+            assert [(e["type"], e["retry_attempt"]) for e in again] == [("events_api", 1)]
+            assert again[0]["payload"]["event_id"] == "Ev0LOST"
+            sock.send(json.dumps({"envelope_id": again[0]["envelope_id"]}))
+            assert slack.wait_for_ack(event).envelope_id == again[0]["envelope_id"]

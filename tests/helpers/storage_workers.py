@@ -121,7 +121,67 @@ def migrate(url: str) -> None:
         store.close()
 
 
+def inbox_put(store: Store, args: argparse.Namespace) -> None:
+    """Many threads put inbox rows at once; report the keys stored fresh."""
+    go = threading.Event()
+
+    def put(index: int) -> str | None:
+        if not go.wait(timeout=30):
+            raise TimeoutError("never told to go")
+        key = f"command:{args.prefix}-{index % args.distinct}"
+        _row, fresh = store.inbox.put(
+            key=key,
+            kind="command",
+            payload={"i": index},
+            now=NOW,
+            owner=args.owner,
+            lease_seconds=10,
+        )
+        return key if fresh else None
+
+    with ThreadPoolExecutor(max_workers=args.threads) as pool:
+        futures = [pool.submit(put, index) for index in range(args.threads)]
+        ready_then_wait_for_go()
+        go.set()
+        fresh = [key for future in futures if (key := future.result()) is not None]
+    result(sorted(fresh))
+
+
+def inbox_claim(store: Store, args: argparse.Namespace) -> None:
+    """Many threads claim every due row at once; report the row ids this process won."""
+    go = threading.Event()
+    later = datetime.fromisoformat(args.now)
+
+    def claim(_index: int) -> list[int]:
+        if not go.wait(timeout=30):
+            raise TimeoutError("never told to go")
+        won = []
+        for row in store.inbox.due(later, limit=1000):
+            if store.inbox.claim(row.id, args.owner, later, lease_seconds=60) is not None:
+                won.append(row.id)
+        return won
+
+    with ThreadPoolExecutor(max_workers=args.threads) as pool:
+        futures = [pool.submit(claim, index) for index in range(args.threads)]
+        ready_then_wait_for_go()
+        go.set()
+        won = [row_id for future in futures for row_id in future.result()]
+    result(sorted(won))
+
+
+def inbox_hold(store: Store, args: argparse.Namespace) -> None:
+    """Put one row (claimed by this process), say so, and wait to be killed."""
+    row, _fresh = store.inbox.put(
+        key=args.key, kind="command", payload={}, now=NOW, owner=args.owner, lease_seconds=10
+    )
+    say(f"stored {row.id}")
+    sys.stdin.readline()
+
+
 COMMANDS: dict[str, Callable[[Store, argparse.Namespace], None]] = {
+    "inbox-put": inbox_put,
+    "inbox-claim": inbox_claim,
+    "inbox-hold": inbox_hold,
     "create": create,
     "hold": hold,
     "try-lock": try_lock,
@@ -150,6 +210,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     cmd.add_argument("--counter", required=True)
     cmd.add_argument("--journal", required=True)
     cmd.add_argument("--iterations", type=int, required=True)
+    cmd = commands.add_parser("inbox-put")
+    cmd.add_argument("url")
+    cmd.add_argument("--threads", type=int, required=True)
+    cmd.add_argument("--prefix", required=True)
+    cmd.add_argument("--distinct", type=int, required=True)
+    cmd.add_argument("--owner", required=True)
+    cmd = commands.add_parser("inbox-claim")
+    cmd.add_argument("url")
+    cmd.add_argument("--threads", type=int, required=True)
+    cmd.add_argument("--owner", required=True)
+    cmd.add_argument("--now", required=True)
+    cmd = commands.add_parser("inbox-hold")
+    cmd.add_argument("url")
+    cmd.add_argument("--key", required=True)
+    cmd.add_argument("--owner", required=True)
     cmd = commands.add_parser("migrate")
     cmd.add_argument("url")
     return parser.parse_args(argv)

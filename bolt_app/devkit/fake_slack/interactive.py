@@ -351,6 +351,16 @@ class SocketModeMixin:
         """Block until an envelope is acked; returns the :class:`Ack`."""
         return self._socket.wait_for_ack(envelope_id, timeout)
 
+    def lose_acks(self, losing: bool = True) -> None:
+        """Drop every ack on arrival until called with False: the bot did its part,
+        Slack never heard it (for a command, the user then sees an error)."""
+        self._socket.losing_acks = losing
+
+    def gave_up(self, envelope_id: str) -> bool:
+        """Whether Slack showed the user an error for this envelope: it went out, was never
+        acked, and its connection is gone (a command is then never sent again)."""
+        return self._socket.gave_up(envelope_id)
+
     @property
     def envelopes(self) -> list[Envelope]:
         """Every envelope pushed so far."""

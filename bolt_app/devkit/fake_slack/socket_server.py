@@ -6,11 +6,17 @@ time, round-robin, like Slack spreading load over an app's connections; acks
 Envelopes pushed while nothing is connected wait in a queue and go out on the
 next connection, so a reconnect loses nothing in tests.
 
+Like Slack, only Events API envelopes are ever sent again: one not acked within
+``ack_timeout`` (3 s), or in flight on a connection that died, comes back as a new
+envelope with the same payload and ``retry_attempt`` 1, 2, 3 (``retry_reason``
+``timeout``), after ``event_retry_delays`` (Slack: about 0 s, 1 min and 5 min; tests
+pass short ones). An unacked slash command, shortcut or form submission is never
+resent: the user sees an error in Slack and types it again.
+
 A connection gets envelopes only once it has answered a first ping, and, like
 Slack, the server keeps pinging and closes connections that stop answering. The
 websocket-client adapter can abandon a connected session without closing it
-while it swaps sessions; such a connection never receives envelopes, and any in
-flight on a connection that dies unacknowledged are redelivered elsewhere.
+while it swaps sessions; such a connection never receives envelopes.
 
 Faults: :meth:`SocketModeServer.send_disconnect` sends Slack's ``disconnect``
 message (the client is expected to open a new connection and close this one);
@@ -21,6 +27,7 @@ websocket close frame, which is what a network failure looks like.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import logging
 import secrets
@@ -28,6 +35,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -64,6 +72,11 @@ class Envelope:
     sent_at: float | None = None
     connection_id: int | None = None
     deliveries: int = 0
+    #: For an Events API retry, the envelope it retries (the first one), and which try.
+    retry_of: str | None = None
+    retry_attempt: int = 0
+    #: Whether its retry is already scheduled (a timeout and a drop schedule one, not two).
+    retried: bool = False
 
 
 @dataclass
@@ -91,12 +104,16 @@ class SocketModeServer:
         app_id: str,
         stop: threading.Event,
         host: str = "127.0.0.1",
-        redeliver_unacked: bool = True,
+        event_retry_delays: tuple[float, ...] = (0.0, 60.0, 300.0),
+        ack_timeout: float = 3.0,
         ping_interval: float | None = 2.0,
         ping_timeout: float | None = 2.0,
     ) -> None:
         self.app_id = app_id
-        self.redeliver_unacked = redeliver_unacked
+        self.event_retry_delays = event_retry_delays
+        self.ack_timeout = ack_timeout
+        #: Drop acks on arrival, as if lost on the wire (`SocketModeMixin.lose_acks`).
+        self.losing_acks = False
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.liveness_timeout = 5.0
@@ -114,6 +131,10 @@ class SocketModeServer:
         self.connections_total = 0
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._sequence = 0
+        self._timer_wake = threading.Condition()
+        self._timer_thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -187,16 +208,11 @@ class SocketModeServer:
             with self._lock:
                 self._links.pop(link.id, None)
             log.debug("socket mode connection %d closed", link.id)
-            if self.redeliver_unacked and not self._stop.is_set():
-                self._redeliver_from(link.id)
+            if not self._stop.is_set():
+                self._retry_lost(link.id)
 
-    def _redeliver_from(self, link_id: int) -> None:
-        """Queue again what was in flight on a closed connection and never acked.
-
-        A client that replaces its connection (refresh, drop) can lose an
-        envelope sent at that moment; Slack retries Events API envelopes, and
-        redelivering every kind keeps tests deterministic. ``deliveries`` tells.
-        """
+    def _retry_lost(self, link_id: int) -> None:
+        """Retry the events in flight on a closed connection; nothing else comes back."""
         with self._lock:
             lost = [
                 item
@@ -204,8 +220,74 @@ class SocketModeServer:
                 if item.connection_id == link_id and item.envelope_id not in self._acks
             ]
         for item in lost:
-            log.debug("socket mode: redelivering envelope %s", item.envelope_id)
-            self._deliver(item)
+            self._retry(item)
+
+    def _retry(self, item: Envelope) -> None:
+        """Schedule the next try of an unacked Events API envelope, if Slack would."""
+        if item.type != "events_api":
+            return
+        with self._lock:
+            if item.retried or item.envelope_id in self._acks:
+                return
+            item.retried = True
+        attempt = item.retry_attempt + 1
+        if attempt > len(self.event_retry_delays):
+            log.debug("socket mode: event envelope %s not acked; no retries left", item.envelope_id)
+            return
+        delay = self.event_retry_delays[attempt - 1]
+        message = {
+            **item.message,
+            "envelope_id": secrets.token_hex(16),
+            "retry_attempt": attempt,
+            "retry_reason": "timeout",
+        }
+
+        def send() -> None:
+            retry = Envelope(
+                message["envelope_id"],
+                item.type,
+                message,
+                time.perf_counter(),
+                retry_of=item.retry_of or item.envelope_id,
+                retry_attempt=attempt,
+            )
+            with self._lock:
+                self._envelopes[retry.envelope_id] = retry
+            log.debug("socket mode: retry %d of event envelope %s", attempt, retry.retry_of)
+            self._deliver(retry)
+
+        self._later(delay, send)
+
+    def _watch_ack(self, item: Envelope) -> None:
+        """Retry an event that stays unacked for ``ack_timeout``, as Slack does."""
+        self._later(self.ack_timeout, lambda: self._retry(item))
+
+    def _later(self, delay: float, call: Callable[[], None]) -> None:
+        """Run ``call`` after ``delay`` on the one timer thread (thousands of events
+        in a benchmark must not each hold a sleeping thread)."""
+        with self._timer_wake:
+            self._sequence += 1
+            heapq.heappush(self._timers, (time.monotonic() + delay, self._sequence, call))
+            if self._timer_thread is None:
+                self._timer_thread = threading.Thread(
+                    target=self._run_timers, name="fake-slack-timers", daemon=True
+                )
+                self._timer_thread.start()
+            self._timer_wake.notify()
+
+    def _run_timers(self) -> None:
+        while not self._stop.is_set():
+            with self._timer_wake:
+                if not self._timers:
+                    self._timer_wake.wait(0.5)
+                    continue
+                due, _, call = self._timers[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._timer_wake.wait(min(wait, 0.5))
+                    continue
+                heapq.heappop(self._timers)
+            call()
 
     def _open_link(self, conn: ServerConnection) -> _Link:
         with self._lock:
@@ -308,6 +390,8 @@ class SocketModeServer:
                 item.deliveries += 1
             try:
                 link.send(item.message)
+                if item.type == "events_api" and self.event_retry_delays:
+                    self._watch_ack(item)
                 return
             except (ConnectionClosed, OSError):
                 with self._lock:
@@ -329,6 +413,9 @@ class SocketModeServer:
         if not envelope_id:
             log.debug("socket mode: ignoring client frame %r", message)
             return
+        if self.losing_acks:
+            log.debug("socket mode: losing the ack of %s", envelope_id)
+            return
         with self._lock:
             item = self._envelopes.get(envelope_id)
             sent = item.sent_at if item and item.sent_at is not None else received
@@ -349,9 +436,33 @@ class SocketModeServer:
             return list(self._ack_log)
 
     def ack(self, envelope_id: str) -> Ack | None:
-        """The first ack for an envelope, if any."""
+        """The first ack for an envelope, or for one of its retries (an event), if any."""
         with self._lock:
-            return self._acks.get(envelope_id)
+            return self._ack_unlocked(envelope_id)
+
+    def _ack_unlocked(self, envelope_id: str) -> Ack | None:
+        first = self._acks.get(envelope_id)
+        if first is not None:
+            return first
+        return next(
+            (
+                self._acks[item.envelope_id]
+                for item in self._envelopes.values()
+                if item.retry_of == envelope_id and item.envelope_id in self._acks
+            ),
+            None,
+        )
+
+    def gave_up(self, envelope_id: str) -> bool:
+        """Sent, never acked, and its connection closed (see `SocketModeMixin.gave_up`)."""
+        with self._lock:
+            item = self._envelopes.get(envelope_id)
+            return (
+                item is not None
+                and self._ack_unlocked(envelope_id) is None
+                and item.connection_id is not None
+                and item.connection_id not in self._links
+            )
 
     def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> Ack:
         """Block until the envelope is acked."""
