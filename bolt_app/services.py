@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from bolt_app.adapters.notion import NotionGateway
 from bolt_app.adapters.slack import SlackGateway
 from bolt_app.core.jobs import Jobs
+from bolt_app.core.priority import AckFirst
 from bolt_app.incidents.announcements import Announcer
 from bolt_app.incidents.inbox import InboxService
 from bolt_app.incidents.lifecycle import LifecycleService
@@ -44,6 +45,8 @@ class Services:
     capture: CaptureService
     #: Transcript dumps: long, so on their own small pool, never starving commands.
     dumps: Jobs
+    #: Envelopes waiting for their ack; the pools start jobs once there are none.
+    acks: AckFirst
 
     def close(self, timeout: float = 3.0) -> bool:
         """Stop every pool, let running jobs finish within `timeout` in all, then release

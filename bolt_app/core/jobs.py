@@ -27,8 +27,12 @@ def _report(on_error: Callable[[BaseException], None], error: Exception) -> None
 class Jobs:
     """A named, bounded pool; `submit` runs `fn` and routes any exception to `on_error`."""
 
-    def __init__(self, name: str, workers: int) -> None:
+    def __init__(
+        self, name: str, workers: int, before_each: Callable[[], None] | None = None
+    ) -> None:
         self.name = name
+        #: Run before each job starts (`priority.AckFirst.wait_quiet`: acks go first).
+        self.before_each = before_each
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
@@ -40,6 +44,8 @@ class Jobs:
     def submit(self, fn: Callable[[], None], on_error: Callable[[BaseException], None]) -> None:
         def run() -> None:
             try:
+                if self.before_each is not None:
+                    self.before_each()
                 fn()
             except Exception as error:
                 _report(on_error, error)

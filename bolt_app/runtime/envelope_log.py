@@ -35,7 +35,10 @@ def attach(client: BaseSocketModeClient, app: App, services: Services) -> None:
 def logged_handler(app: App, services: Services) -> Listener:
     def handle(client: BaseSocketModeClient, req: SocketModeRequest) -> None:
         started = time.monotonic()
-        response = run_and_ack(app, client, req)
+        try:
+            response = run_and_ack(app, client, req)
+        finally:
+            services.acks.acked()
         seconds = time.monotonic() - started
         duration_ms = round(seconds * 1000, 1)
         outcome = "acked" if response.status == 200 else f"failed ({response.status})"

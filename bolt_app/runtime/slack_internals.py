@@ -44,6 +44,15 @@ class PingTimeoutClient(SocketModeClient):
     ping_timeout: float = 2.0
     #: Called (quickly: it is the receive thread) whenever a new connection starts.
     on_session_start: list[Callable[[], None]]
+    #: Called (on the receive thread) when an envelope arrives, before it is queued.
+    on_envelope: Callable[[], None] | None = None
+
+    def enqueue_message(self, message: str) -> None:
+        """slack_sdk's queueing of a received frame, telling `on_envelope` first (a
+        frame without an envelope id, `hello` or `disconnect`, is no envelope)."""
+        if self.on_envelope is not None and '"envelope_id"' in message:
+            self.on_envelope()
+        super().enqueue_message(message)
 
     def _run_current_session(self) -> None:
         session = self.current_session
