@@ -8,6 +8,7 @@ re-exports what callers use.
 
 from storage.db import DatabaseConfig, parse_url, redact_url
 from storage.errors import NotFound, StoreError, StoreUnavailable
+from storage.inbox import MAX_ATTEMPTS as INBOX_MAX_ATTEMPTS
 from storage.locks import LockTimeout
 from storage.migrations import LATEST_VERSION as LATEST_SCHEMA_VERSION
 from storage.records import (
@@ -22,6 +23,7 @@ from storage.records import (
 from storage.store import Store, open_store
 
 __all__ = [
+    "INBOX_MAX_ATTEMPTS",
     "LATEST_SCHEMA_VERSION",
     "Artifact",
     "ArtifactAttempt",

@@ -211,6 +211,14 @@ class Inbox:
                 .execute()
             )
 
+    def release(self, row_id: int, retry_at: datetime) -> None:
+        """Give a row up for another try at `retry_at`, by any process (this one too)."""
+        retry_at = naive_utc(retry_at)
+        with self._atomic():
+            m.InboxRow.update(owner=None, lease_until=retry_at).where(
+                (m.InboxRow.id == row_id) & m.InboxRow.done_at.is_null()
+            ).execute()
+
     def finish(self, row_id: int, now: datetime) -> None:
         """Its effects are recorded: nobody runs it again."""
         now = naive_utc(now)
@@ -232,6 +240,12 @@ class Inbox:
                 .limit(limit)
             )
             return [InboxRow.of(row) for row in query]
+
+    def received_at(self, key: str) -> datetime | None:
+        """When the request with this key arrived (its ack's time), if it is stored."""
+        with self._session():
+            row = m.InboxRow.get_or_none(m.InboxRow.key == key)
+            return row.received_at if row is not None else None
 
     def get(self, row_id: int) -> InboxRow | None:
         with self._session():

@@ -15,6 +15,10 @@ class FirebreakError(Exception):
     def user_message(self) -> str:
         return str(self)
 
+    #: The work did part of its job and running it again later finishes it: an inbox row
+    #: that fails so is released for another try instead of being marked done.
+    retry_later = False
+
 
 class UsageError(FirebreakError):
     """The command was malformed; the message says how to write it."""

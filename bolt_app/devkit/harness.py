@@ -16,6 +16,7 @@ from slack_bolt import App
 
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.fake_slack.fake import FakeSlack
+from bolt_app.listeners import replay
 from bolt_app.runtime.config import Settings, load_settings
 from bolt_app.runtime.reconciler import Reconciler
 from bolt_app.runtime.socket_mode import SocketRunner
@@ -57,7 +58,7 @@ class Bot:
     data_source_id: str
 
     def reconciler(self) -> Reconciler:
-        return Reconciler(self.services, self.settings.reconcile_interval_seconds)
+        return Reconciler(self.services, self.settings.reconcile_interval_seconds, replay.replay)
 
     def command(self, text: str, *, user_id: str = "U0ALICE", channel_id: str | None = None) -> str:
         """Type `/incident <text>`; returns the envelope id."""

@@ -18,16 +18,21 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from bolt_app.core.clock import Clock
-from storage import InboxRow, Store, StoreError, StoreUnavailable
+from bolt_app.core.errors import FirebreakError
+from storage import INBOX_MAX_ATTEMPTS, InboxRow, Store, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 #: How long a row stays its runner's without a renewal. A process killed mid-command
 #: has its rows run elsewhere this long after its last renewal (plus a reconcile pass).
 LEASE_SECONDS = 10.0
+
+#: How soon a row whose work did only part of its job is tried again.
+RETRY_SECONDS = 5.0
 
 #: How often a live process renews its leases: several renewals per lease, so a slow
 #: database or a busy interpreter doesn't lose one.
@@ -65,17 +70,31 @@ class InboxService:
         """Run the row's work and mark it done.
 
         Done means its effects are recorded, whether the work succeeded or refused (the
-        user was told either way). Only a store that did not answer leaves it open: the
-        lease runs out and another pass runs it again.
+        user was told either way). A store that did not answer leaves it open (the lease
+        runs out), and work that did part of its job (`retry_later`, a change whose topic
+        or page could not be written) is released to run again in `RETRY_SECONDS`.
         """
         try:
             work()
         except StoreUnavailable:
             raise
+        except FirebreakError as error:
+            if error.retry_later and row.attempts < INBOX_MAX_ATTEMPTS:
+                self._release(row)
+            else:
+                self._finish(row)
+            raise
         except Exception:
             self._finish(row)
             raise
         self._finish(row)
+
+    def _release(self, row: InboxRow) -> None:
+        retry_at = self.clock() + timedelta(seconds=RETRY_SECONDS)
+        try:
+            self.store.inbox.release(int(row.id), retry_at)
+        except StoreError as error:  # the lease runs out instead; the retry only waits longer
+            log.warning("inbox row %s could not be released for a retry: %s", row.id, error)
 
     def give_up(self, row: InboxRow) -> None:
         """A row this version can't run: marked done so no pass tries it again."""

@@ -19,6 +19,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from bolt_app.adapters.notion import NotionGateway, PostmortemFields
@@ -66,8 +67,19 @@ class BusyChanging(FirebreakError):
         )
 
 
+class Superseded(FirebreakError):
+    """A change run late (its process died) that a newer change of the same thing overtook."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"A newer {what} change was made while this one waited, so this one was not applied."
+        )
+
+
 class PartialChange(FirebreakError):
-    """The change was made, but some of its follow-up steps failed."""
+    """The change was made, but some of its follow-up steps failed; they are retried."""
+
+    retry_later = True
 
 
 def clean_status(raw: str) -> Status:
@@ -309,7 +321,7 @@ class LifecycleService:
             raise PartialChange(
                 f"Changed the {event.data['what']} to {event.data['after']}, but "
                 + "; ".join(failures)
-                + ". The next change writes them again."
+                + ". I'll try them again in a moment."
             )
         return current
 
@@ -329,8 +341,13 @@ class LifecycleService:
         event = self._made(request_key)
         if event is None:
             change, values = plan(current)
+            received = self.store.inbox.received_at(request_key) if request_key else None
+            if received is not None:
+                self._refuse_if_overtaken(current, change, received)
             data = {**change.data, "what": change.what, "after": change.after}
             data["message"] = change_message(actor, change)
+            if received is not None:
+                data["received_at"] = received.isoformat()
             current, event = self.store.change_incident(
                 int(current.id),
                 self.clock(),
@@ -352,6 +369,14 @@ class LifecycleService:
                 "%s: finishing change %s after a restart", self.incidents.label(current), event.id
             )
         return current, event
+
+    def _refuse_if_overtaken(self, current: Incident, change: Change, received: datetime) -> None:
+        """A command acked before a change of the same thing that is already applied must
+        not undo it: users saw their changes acked in order, and the last one stands."""
+        mine = received.isoformat()
+        for event in self.store.events(int(current.id)):
+            if event.kind == change.event and str(event.data.get("received_at", "")) > mine:
+                raise Superseded(change.what)
 
     def _announce_in_channel(self, incident: Incident, event: IncidentEvent) -> list[str]:
         """The change's channel message, once: the event records that it was posted."""

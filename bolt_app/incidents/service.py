@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from bolt_app.adapters.slack import Channel, SlackError, SlackGateway
+from bolt_app.adapters.slack import SLACK_TIMEOUT_SECONDS, Channel, SlackError, SlackGateway
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import (
     CLOSED_STATUSES,
@@ -54,6 +54,11 @@ STATE_LOCK_PREFIX = "lifecycle"
 
 def state_lock(incident_id: int) -> str:
     return f"{STATE_LOCK_PREFIX}:{incident_id}"
+
+
+#: How far back an adopt looks for an intro a killed attempt posted: it is among the
+#: channel's first messages, and a channel this young has few.
+INTRO_SCAN_MESSAGES = 200
 
 
 #: A declare of the same title by the same person this soon after theirs is a repeat.
@@ -439,14 +444,24 @@ class IncidentService:
             )
             return Made(self.slack.post_message(channel_id, text, body))
 
-        # An intro whose response was lost is at worst posted twice; a missing intro
-        # is worse, so "find" never adopts.
         return ensure_artifact(
             self.store,
             int(incident.id),
             ArtifactKind.INTRO_MESSAGE,
             create=post,
-            find=lambda: None,
+            find=lambda: self._find_intro(incident, channel_id),
             clock=self.clock,
+            settle_seconds=SLACK_TIMEOUT_SECONDS,
             what="intro message",
         )
+
+    def _find_intro(self, incident: Incident, channel_id: str) -> Made | None:
+        """After a failed or killed attempt: our message starting `INC-42:` in the channel
+        (the intro is the only one; change messages start with the person's mention)."""
+        prefix = f"{self.label(incident)}:"
+        for message in self.slack.recent_messages(channel_id, INTRO_SCAN_MESSAGES):
+            if message.get("user") == self.slack.bot_user_id and str(
+                message.get("text", "")
+            ).startswith(prefix):
+                return Made(str(message["ts"]))
+        return None

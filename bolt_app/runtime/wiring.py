@@ -22,6 +22,7 @@ from bolt_app.core import metrics
 from bolt_app.core.clock import Clock, utcnow
 from bolt_app.core.jobs import Jobs
 from bolt_app.core.naming import Numbering
+from bolt_app.core.priority import AckFirst
 from bolt_app.formats.template import load_template
 from bolt_app.incidents.announcements import Announcer
 from bolt_app.incidents.inbox import InboxService
@@ -81,8 +82,10 @@ def build_services(
         logger=logging.getLogger("bolt_app.notion_client"),
     )
     numbering = Numbering(settings.incident_prefix, settings.incident_number_start)
+    # Acks first: the commands' and dumps' jobs start once no envelope waits for its ack.
+    acks = AckFirst()
     parallel = Jobs("parallel", PARALLEL_WORKERS)
-    dumps = Jobs("dumps", DUMP_WORKERS)
+    dumps = Jobs("dumps", DUMP_WORKERS, before_each=acks.wait_quiet)
     postmortem = PostmortemService(
         store=store,
         slack=slack,
@@ -159,12 +162,13 @@ def build_services(
         postmortem=postmortem,
         lifecycle=lifecycle,
         announcer=announcer,
-        commands=Jobs("commands", COMMAND_WORKERS),
+        commands=Jobs("commands", COMMAND_WORKERS, before_each=acks.wait_quiet),
         inbox=inbox,
         parallel=parallel,
         transcript=transcript,
         capture=capture,
         dumps=dumps,
+        acks=acks,
     )
 
 
@@ -234,6 +238,7 @@ def start_bot(settings: Settings, *, store: Store | None = None) -> BotProcess:
         runner = SocketRunner(app, settings.slack_app_token)
         envelope_log.attach(runner.client, app, services)
         runner.client.on_session_start.append(lambda: _catch_up(services))
+        runner.client.on_envelope = services.acks.arrived
         runner.connect()
     except BaseException:
         services.close(timeout=1.0)

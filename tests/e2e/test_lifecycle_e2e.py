@@ -492,3 +492,45 @@ def test_a_set_up_from_an_old_copy_writes_the_topic_from_the_current_row(rig: Ri
     assert FakeNotion.property_text(notion_page(rig), "Status") == "Mitigated"
     [announcement] = rig.announcements()
     assert "mitigated" in announcement["text"].lower()
+
+
+def test_a_change_run_late_never_undoes_a_newer_one(rig: Rig) -> None:
+    """A severity change acked by a process that died is run by another process once its
+    lease runs out; by then the user made a newer severity change. The newer one stands,
+    and the late one's user is told why it was not applied."""
+    incident = rig.declare("Checkout is down")
+    channel = str(incident.channel_id)
+    store = rig.bot.services.store
+    earlier = utcnow() - timedelta(seconds=30)
+    response_url = rig.slack.response_urls.new(None, channel, ALICE)
+    store.inbox.put(
+        key="command:T0LATE",
+        kind="command",
+        payload={
+            "command": "severity",
+            "invocation": {
+                "user_id": ALICE,
+                "channel_id": channel,
+                "args": "P2",
+                "trigger_id": "T0LATE",
+                "response_url": response_url,
+                "user_name": "alice",
+            },
+        },
+        now=earlier,
+        owner="dead-host:1:0",
+        lease_seconds=10,
+    )
+    rig.run("severity P1", channel)
+    rig.bot.wait_idle()
+    assert rig.bot.incident(1).severity == "P1"
+
+    assert rig.bot.reconciler().resume_commands() != []
+    rig.bot.wait_idle()
+    assert rig.bot.incident(1).severity == "P1"
+    assert rig.slack.topic(channel) == "INC-1 · P1 · active · commander <@U0ALICE>"
+    told = rig.slack.wait_for(
+        lambda: [p for p in rig.slack.responses if "newer severity change" in str(p.body)]
+    )
+    assert "was not applied" in str(told[0].body.get("text"))
+    assert store.inbox.depth(utcnow())[0] == 0
