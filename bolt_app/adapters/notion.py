@@ -877,8 +877,9 @@ def _page(response: dict[str, Any]) -> NotionPage:
 
 
 def _is_live(page: dict[str, Any]) -> bool:
-    """Neither archived nor in the trash (Notion reports both flags)."""
-    return not (page.get("archived") or page.get("in_trash"))
+    """Not in the trash (`in_trash`, or its deprecated alias `archived`) and not archived
+    (`is_archived`): a person put it away, so the bot neither adopts it nor writes to it."""
+    return not (page.get("archived") or page.get("in_trash") or page.get("is_archived"))
 
 
 def _property_text(page: dict[str, Any], name: str) -> str:

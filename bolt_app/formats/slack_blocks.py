@@ -6,10 +6,12 @@ so each message reads like the layout it produces.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from bolt_app.core.domain import DEFAULT_SEVERITY, MAX_TITLE, SEVERITIES
+from bolt_app.formats.slack_text import for_message, readable
 
 Block = dict[str, Any]
 
@@ -28,21 +30,50 @@ def mrkdwn(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text}
 
 
+#: Block Kit's limits (Slack refuses the whole message with `invalid_blocks` past them).
+SECTION_TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
+HEADER_TEXT_MAX = 150
+CONTEXT_TEXT_MAX = 2000
+#: The form's description: its escaped form (`&` becomes `&amp;`, five characters) and
+#: its heading still fit a section.
+DESCRIPTION_MAX = 500
+
+
+#: What must not be cut in two in mrkdwn: an entity, a mention, a link, a date.
+_UNCUTTABLE = re.compile(r"&(?:amp|lt|gt);|<[^<>]*>")
+
+
+def fit(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters with "…", never inside an `&amp;` entity or a
+    `<…>` mention or link (a cut one would show raw or make Slack refuse the message)."""
+    if len(text) <= limit:
+        return text
+    end = limit - 1
+    for match in _UNCUTTABLE.finditer(text, max(0, end - 2000), end + 2000):
+        if match.start() < end < match.end():
+            end = match.start()
+            break
+    return text[:end] + "…"
+
+
 def section(text: str) -> Block:
-    return {"type": "section", "text": mrkdwn(text)}
+    return {"type": "section", "text": mrkdwn(fit(text, SECTION_TEXT_MAX))}
 
 
 def fields(*pairs: tuple[str, str]) -> Block:
-    return {"type": "section", "fields": [mrkdwn(f"*{name}*\n{value}") for name, value in pairs]}
+    return {
+        "type": "section",
+        "fields": [mrkdwn(fit(f"*{name}*\n{value}", FIELD_TEXT_MAX)) for name, value in pairs],
+    }
 
 
 def header(text: str) -> Block:
-    # Slack caps header text at 150 characters.
-    return {"type": "header", "text": plain(text if len(text) <= 150 else text[:149] + "…")}
+    return {"type": "header", "text": plain(fit(text, HEADER_TEXT_MAX))}
 
 
 def context(text: str) -> Block:
-    return {"type": "context", "elements": [mrkdwn(text)]}
+    return {"type": "context", "elements": [mrkdwn(fit(text, CONTEXT_TEXT_MAX))]}
 
 
 def option(value: str, text: str | None = None) -> dict[str, Any]:
@@ -82,11 +113,11 @@ def announcement(
     lost post response.
     """
     text = (
-        f"{label}: {escape(title)} · {severity} · {status} · commander <@{commander}> · "
+        f"{label}: {for_message(title)} · {severity} · {status} · commander <@{commander}> · "
         f"<#{channel_id}>"
     )
     body = [
-        section(f"*{label}: {escape(title)}*"),
+        section(f"*{label}: {for_message(title)}*"),
         fields(
             ("Severity", severity),
             ("Status", status),
@@ -114,7 +145,7 @@ def intro_message(
     doc = f"<{doc_url}|Postmortem doc>" if doc_url else "Postmortem doc: being created"
     seen = [section(f"*What the declarer sees*\n{escape(description)}")] if description else []
     blocks = [
-        header(f"{label}: {title}"),
+        header(f"{label}: {readable(title)}"),
         fields(
             ("Severity", severity),
             ("Status", "active"),
@@ -127,7 +158,7 @@ def intro_message(
             "`severity P1`, `commander @someone`, `info`. `/incident help` lists them all."
         ),
     ]
-    return f"{label}: {escape(title)} · {severity} · commander <@{commander}>", blocks
+    return f"{label}: {for_message(title)} · {severity} · commander <@{commander}>", blocks
 
 
 def declare_modal(response_url: str | None) -> dict[str, Any]:
@@ -148,6 +179,7 @@ def declare_modal(response_url: str | None) -> dict[str, Any]:
         "type": "plain_text_input",
         "action_id": DESCRIPTION_ACTION,
         "multiline": True,
+        "max_length": DESCRIPTION_MAX,
     }
     private_checkbox = {
         "type": "checkboxes",

@@ -35,6 +35,7 @@ from bolt_app.core.domain import (
 )
 from bolt_app.core.errors import FirebreakError, UsageError
 from bolt_app.formats import slack_blocks as blocks
+from bolt_app.formats.slack_text import for_message
 from bolt_app.incidents.artifacts import rendering
 from bolt_app.incidents.service import IncidentService, clean_severity, clean_title, state_lock
 from storage import Incident, IncidentEvent, LockTimeout, Store
@@ -197,7 +198,9 @@ class LifecycleService:
         try:
             info = self.slack.user_info(user)
         except SlackError as error:
-            if error.code == "user_not_found":
+            # Someone typed the command, so they exist; one the bot can't look up (from
+            # another workspace in a shared channel) is a person, not a bot.
+            if error.code in ("user_not_found", "user_not_visible"):
                 return False
             raise
         return bool(info.get("is_bot")) or bool(info.get("is_app_user"))
@@ -270,8 +273,8 @@ class LifecycleService:
             # Titles are people's text: escaped, so "@here" or "<5ms" can't ping or link.
             change = Change(
                 "title",
-                f"“{blocks.escape(old)}”",
-                f"“{blocks.escape(new)}”",
+                f"“{for_message(old)}”",
+                f"“{for_message(new)}”",
                 "title_changed",
                 {"from": old, "to": new},
             )
@@ -286,6 +289,12 @@ class LifecycleService:
         except SlackError as error:
             if error.code == "user_not_found":
                 raise UsageError(f"`{user}` isn't a user in this workspace.") from None
+            if error.code == "user_not_visible":
+                raise UsageError(
+                    f"<@{user}> can't be the commander: Firebreak can't see them (someone "
+                    "from another workspace, in a shared channel?). Choose someone from "
+                    "this workspace."
+                ) from None
             raise
         if info.get("deleted") or info.get("is_bot") or info.get("is_app_user"):
             raise UsageError(f"<@{user}> can't be the commander: only active people can.")
@@ -450,6 +459,6 @@ def change_message(actor: str, change: Change) -> str:
 def summary_line(label: str, incident: Incident) -> str:
     """One incident in `/incident list`."""
     return (
-        f"• <#{incident.channel_id}> *{label}*: {blocks.escape(str(incident.title))} · "
+        f"• <#{incident.channel_id}> *{label}*: {for_message(str(incident.title))} · "
         f"{incident.severity} · {incident.status} · commander <@{incident.commander}>"
     )

@@ -17,6 +17,7 @@ from bolt_app.adapters.slack import SlackGateway
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import ArtifactKind
 from bolt_app.core.naming import Numbering, channel_name
+from bolt_app.formats.slack_text import readable, sluggable
 from bolt_app.formats.template import render_template
 from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact, holding, rendering
 from bolt_app.incidents.service import PageSteps, PostmortemFailure, declared_data
@@ -72,7 +73,7 @@ class PostmortemService(PageSteps):
         label = self.numbering.label(int(incident.number))
         return PostmortemFields(
             label=label,
-            title=f"{label}: {incident.title}",
+            title=f"{label}: {readable(str(incident.title))}",
             severity=str(incident.severity),
             status=str(incident.status),
             declared_at=incident.declared_at,
@@ -107,11 +108,11 @@ class PostmortemService(PageSteps):
 
     def _placeholders(self, incident: Incident) -> dict[str, str]:
         name = incident.channel_name or channel_name(
-            self.numbering.channel_prefix, int(incident.number), str(incident.title)
+            self.numbering.channel_prefix, int(incident.number), sluggable(str(incident.title))
         )
         return {
             "incident": self.numbering.label(int(incident.number)),
-            "title": str(incident.title),
+            "title": readable(str(incident.title)),
             "severity": str(incident.severity),
             "status": str(incident.status),
             "commander": self._commander_name(incident),

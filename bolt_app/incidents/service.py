@@ -30,6 +30,7 @@ from bolt_app.core.domain import (
 from bolt_app.core.errors import FirebreakError, UsageError
 from bolt_app.core.naming import Numbering, channel_name
 from bolt_app.formats import slack_blocks as blocks
+from bolt_app.formats.slack_text import sluggable
 from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact, rendering
 from storage import Artifact, Incident, Store
 
@@ -365,7 +366,10 @@ class IncidentService:
     def _create_channel(self, incident: Incident) -> Made:
         for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
             name = channel_name(
-                self.numbering.channel_prefix, int(incident.number), str(incident.title), attempt
+                self.numbering.channel_prefix,
+                int(incident.number),
+                sluggable(str(incident.title)),
+                attempt,
             )
             try:
                 channel = self.slack.create_channel(name, private=bool(incident.private))

@@ -13,6 +13,7 @@ from typing import Any
 from bolt_app.adapters.slack import Channel
 from bolt_app.core.domain import DEFAULT_SEVERITY
 from bolt_app.formats import slack_blocks as blocks
+from bolt_app.formats.slack_text import for_message, readable
 from bolt_app.incidents.service import REPEAT_DECLARE_WINDOW, clean_title, is_repeat
 from bolt_app.listeners.errors import Reply
 from bolt_app.listeners.subcommands import Anywhere, Invocation, Subcommand
@@ -37,7 +38,7 @@ def _prepare(inv: Invocation) -> str | None:
     _private, title = _split_private(inv.args)
     if not title:
         return None  # the form opens instead
-    return f"Declaring “{clean_title(title)}”…"
+    return f"Declaring “{for_message(clean_title(title))}”…"
 
 
 def _form(inv: Invocation) -> dict[str, Any]:
@@ -99,7 +100,8 @@ def declare_and_tell(
         if repeat:
             reply(
                 f"You declared {label} a moment ago: <#{channel.id}>. "
-                f"To declare another anyway: `/incident declare {NEW_FLAG} {incident.title}`"
+                f"To declare another anyway: "
+                f"`/incident declare {NEW_FLAG} {readable(str(incident.title))}`"
             )
         else:
             reply(f"Declared {label}: <#{channel.id}>")

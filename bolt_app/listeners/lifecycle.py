@@ -15,6 +15,7 @@ import logging
 from bolt_app.core.domain import STATUSES
 from bolt_app.core.errors import UsageError
 from bolt_app.formats import slack_blocks as blocks
+from bolt_app.formats.slack_text import for_message
 from bolt_app.incidents.lifecycle import parse_status_args, parse_user, require_reason, summary_line
 from bolt_app.incidents.service import clean_severity, clean_title
 from bolt_app.listeners.errors import Reply
@@ -88,7 +89,7 @@ def info_text(services: Services, incident: Incident) -> str:
     transcript = f"{written} message(s) written to the doc" if written else "not dumped yet"
     return "\n".join(
         [
-            f"*{label}: {blocks.escape(str(incident.title))}*",
+            f"*{label}: {for_message(str(incident.title))}*",
             f"Status: {incident.status} · Severity: {incident.severity} · "
             f"Commander: <@{incident.commander}>",
             f"Declared: {blocks.date(incident.declared_at)} by <@{incident.reporter}>"

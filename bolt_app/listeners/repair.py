@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bolt_app.formats import slack_blocks as blocks
+from bolt_app.formats.slack_text import readable
 from bolt_app.listeners.errors import Reply
 from bolt_app.listeners.subcommands import InIncident, Invocation, Subcommand
 from bolt_app.services import Services
@@ -19,7 +21,8 @@ def _doc(services: Services, _inv: Invocation, incident: Incident, reply: Reply)
     if url is None:
         reply(f"{label} has no postmortem page yet; `/incident repair` creates it now.")
     else:
-        reply(f"{label} postmortem: <{url}|{label}: {incident.title}>")
+        name = blocks.escape(readable(str(incident.title)))
+        reply(f"{label} postmortem: <{url}|{label}: {name}>")
 
 
 SUBCOMMANDS = (

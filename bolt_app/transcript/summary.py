@@ -31,6 +31,7 @@ from bolt_app.core.domain import ArtifactKind
 from bolt_app.core.errors import FirebreakError
 from bolt_app.formats import notion_blocks as nb
 from bolt_app.formats.notion_blocks import Block, RichText
+from bolt_app.formats.slack_text import readable
 from bolt_app.incidents.artifacts import Made, ensure_artifact
 from bolt_app.transcript.render import date_line_day
 from storage import Incident, Store
@@ -88,7 +89,7 @@ def trim(lines: Sequence[str], budget: int = MAX_TRANSCRIPT_CHARS) -> str:
 
 def prompt(label: str, incident: Incident, transcript: str) -> str:
     return (
-        f"Incident {label}: {incident.title}\n"
+        f"Incident {label}: {readable(str(incident.title))}\n"
         f"Status: {incident.status}; severity: {incident.severity}\n\n"
         f"Slack transcript (times are UTC; replies are indented):\n{transcript}"
     )

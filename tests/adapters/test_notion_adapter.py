@@ -723,6 +723,18 @@ def test_find_postmortem_prefers_the_oldest_and_ignores_trashed(
     assert gateway.find_postmortem("INC-42") is None
 
 
+def test_an_archived_page_is_neither_adopted_nor_live(
+    fake: FakeNotion, gateway: NotionGateway
+) -> None:
+    """Notion's `is_archived` (a person put the page away, apart from the trash)."""
+    page = gateway.create_postmortem(FIELDS, [])
+    fake.archive_page(page.id)
+    assert fake.page(page.id)["is_archived"] is True
+    assert fake.page(page.id)["in_trash"] is False
+    assert gateway.find_postmortem("INC-42") is None
+    assert gateway.retrieve_page(page.id) is None
+
+
 def test_find_follows_pagination(fake: FakeNotion, gateway: NotionGateway, clock: Clock) -> None:
     schema = gateway.schema()
     for _ in range(105):

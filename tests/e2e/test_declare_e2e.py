@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bolt_app.core.domain import ArtifactKind
+from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.harness import Bot
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.incidents.postmortem import BOOKMARK_TITLE
@@ -190,10 +191,33 @@ def test_the_form_declares_with_its_severity_and_answers_where_it_was_opened(bot
 
 def test_slack_entities_in_a_title_are_stored_as_typed(bot: Bot) -> None:
     envelope = bot.command("declare Search &amp; browse &lt;slow&gt;")
-    assert bot.ack_text(envelope) == "Declaring “Search & browse <slow>”…"
+    # The ack is mrkdwn: Slack shows "Search & browse <slow>".
+    assert bot.ack_text(envelope) == "Declaring “Search &amp; browse &lt;slow&gt;”…"
     bot.wait_reply(envelope, "Declared INC-1")
     assert bot.incident(1).title == "Search & browse <slow>"
     assert bot.slack.channel_by_name("inc-1-search-browse-slow") is not None
+
+
+def test_mentions_channels_and_links_typed_in_a_title_read_right_everywhere(bot: Bot) -> None:
+    """`should_escape: true` sends a title with Slack markup: the channel name gets the
+    readable words (a link's host, no scheme), Notion's title the readable text, and
+    Slack's own messages keep the person a real mention."""
+    typed = (
+        "Checkout down for <@U0BOB|bob>, see <https://status.example.com> in <#C024BE7LR|general>"
+    )
+    envelope = bot.command(f"declare {typed}")
+    bot.wait_reply(envelope, "Declared INC-1")
+    bot.wait_idle()
+    channel = bot.slack.channel_by_name(
+        "inc-1-checkout-down-for-bob-see-status-example-com-in-general"
+    )
+    assert channel is not None
+    page = bot.notion.pages(bot.data_source_id)[0]
+    readable = "Checkout down for @bob, see https://status.example.com in #general"
+    assert FakeNotion.property_text(page, "Name") == f"INC-1: {readable}"
+    intro = next(m for m in bot.slack.messages(channel["id"]) if m.get("bot_id"))
+    assert "<@U0BOB|bob>" in intro["text"] and "<https://status.example.com>" in intro["text"]
+    assert intro["blocks"][0]["text"]["text"] == f"INC-1: {readable}"  # plain_text header
 
 
 def test_what_the_declarer_describes_in_the_form_is_kept(bot: Bot) -> None:
@@ -233,3 +257,31 @@ def test_new_declares_again_and_someone_else_or_another_title_is_never_a_repeat(
     bot.wait_reply(bot.command("declare Checkout is slow"), "Declared INC-4")
     bot.wait_idle()
     assert bot.incident(2).title == "Checkout is down"  # the flag is not in the title
+
+
+def test_a_long_title_and_a_pasted_log_still_get_their_intro(bot: Bot) -> None:
+    """Escaping makes text longer (`<` is `&lt;`), and Block Kit refuses a section over
+    3,000 characters or a header over 150 (FakeSlack as Slack: `invalid_blocks`). The
+    intro is posted all the same, cut with "…" where it must be."""
+    assert blocks.declare_modal(None)["blocks"][2]["element"]["max_length"] == 500
+    title = "Search & browse " * 31  # 496 characters, each "&" five when escaped
+    log = "<error> & <trace> " * 28  # 504 characters of a pasted log, 896 escaped
+    bot.ack_text(bot.command("declare"))
+    view = bot.slack.wait_for(lambda: bot.slack.views())[-1]
+    bot.slack.wait_for_ack(
+        bot.slack.view_submission(
+            {"id": view["id"]}, values=form_values(title, "P2", description=log * 5)
+        )
+    )
+    channel = bot.slack.wait_for(
+        lambda: next((c for c in bot.slack.channels() if c["name"].startswith("inc-1")), None)
+    )
+    bot.wait_idle()
+    intro = bot.slack.wait_for(
+        lambda: next((m for m in bot.slack.messages(channel["id"]) if m.get("bot_id")), None)
+    )
+    header = intro["blocks"][0]["text"]["text"]
+    assert len(header) == 150 and header.endswith("…")
+    seen = next(b for b in intro["blocks"] if "What the declarer sees" in str(b))
+    assert len(seen["text"]["text"]) <= 3000 and seen["text"]["text"].endswith("…")
+    assert "&lt;error&gt;" in seen["text"]["text"]

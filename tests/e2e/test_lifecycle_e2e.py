@@ -534,3 +534,21 @@ def test_a_change_run_late_never_undoes_a_newer_one(rig: Rig) -> None:
     )
     assert "was not applied" in str(told[0].body.get("text"))
     assert store.inbox.depth(utcnow())[0] == 0
+
+
+def test_someone_slack_does_not_let_the_bot_see_gets_a_clear_answer(rig: Rig) -> None:
+    """`users.info` answers `user_not_visible` for people outside a shared channel's
+    workspace: as the one typing, they are a person; as the new commander, refused."""
+    incident = rig.declare("Checkout is down")
+    channel = str(incident.channel_id)
+    rig.slack.add_user("U0GUEST", "guest", real_name="Gus Guest")
+    workspace = rig.slack.workspace
+    workspace.join(workspace.channel(channel), "U0GUEST")
+    rig.slack.hide_user("U0GUEST")
+    rig.run("severity P1", channel, user_id="U0GUEST")
+    rig.bot.wait_idle()
+    assert rig.bot.incident(1).severity == "P1"
+    envelope = rig.run("commander <@U0GUEST|guest>", channel)
+    reply = rig.bot.wait_reply(envelope, "can't be the commander")
+    assert "Firebreak can't see them" in reply
+    assert rig.bot.incident(1).commander == ALICE

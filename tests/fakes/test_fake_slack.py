@@ -880,7 +880,7 @@ def test_only_events_api_envelopes_are_retried_like_slack() -> None:
         assert {e["payload"]["event_id"] for e in events} == {"Ev0RETRY"}
         assert len({e["envelope_id"] for e in events}) == 4
         assert events[0]["envelope_id"] == event
-        assert slack.gave_up(command)
+        slack.wait_for(lambda: slack.gave_up(command))  # once the server saw the close
         with ws_connect(client.apps_connections_open(app_token=slack.app_token)["url"]) as sock:
             assert json.loads(sock.recv(timeout=5))["type"] == "hello"
             assert _frames(sock, 1.0) == []  # nothing comes back on a new connection
@@ -902,3 +902,33 @@ def test_an_event_lost_with_its_connection_is_retried_on_the_next() -> None:
             assert again[0]["payload"]["event_id"] == "Ev0LOST"
             sock.send(json.dumps({"envelope_id": again[0]["envelope_id"]}))
             assert slack.wait_for_ack(event).envelope_id == again[0]["envelope_id"]
+
+
+@pytest.mark.parametrize(
+    ("blocks", "pointer"),
+    [
+        (
+            [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}],
+            "/blocks/0/text/text",
+        ),
+        (
+            [{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}],
+            "/blocks/0/text/text",
+        ),
+        (
+            [{"type": "context", "elements": [{"type": "mrkdwn", "text": "x" * 2001}]}],
+            "/blocks/0/elements/0/text",
+        ),
+        ([{"type": "divider"}] * 51, "/blocks"),
+        ([{"type": "sectoin"}], "/blocks/0/type"),
+    ],
+)
+def test_block_kit_limits_are_refused_with_the_path(
+    slack: FakeSlack, client: WebClient, blocks: list[dict[str, Any]], pointer: str
+) -> None:
+    channel = slack.add_channel("limits", members=["U0ALICE"])
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel=channel, text="t", blocks=blocks)
+    assert refused.value.response["error"] == "invalid_blocks"
+    assert any(f"[json-pointer:{pointer}]" in e for e in refused.value.response["errors"])
+    client.chat_postMessage(channel=channel, text="t", blocks=[{"type": "divider"}] * 50)

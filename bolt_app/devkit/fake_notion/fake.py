@@ -329,6 +329,11 @@ class FakeNotion:
                 and (include_archived or not page.in_trash)
             ]
 
+    def archive_page(self, page_id: str) -> None:
+        """A person archives the page in Notion (`is_archived`; not the trash)."""
+        with self.store.lock:
+            self.store.page(self._id(page_id)).is_archived = True
+
     def page(self, page_id: str) -> JSON:
         """One page object (as `GET /v1/pages/{id}` returns it); NotionError if unknown."""
         with self.store.lock:

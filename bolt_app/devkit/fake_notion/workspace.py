@@ -60,6 +60,9 @@ class Page:
     created_time: str
     last_edited_time: str
     in_trash: bool = False
+    #: Archived by a person (Notion's newer state beside the trash; `archived` in the
+    #: response stays the deprecated alias of `in_trash`).
+    is_archived: bool = False
     icon: JSON | None = None
     cover: JSON | None = None
 
@@ -312,6 +315,7 @@ class NotionStore:
             "parent": copy.deepcopy(page.parent),
             "archived": page.in_trash,
             "in_trash": page.in_trash,
+            "is_archived": page.is_archived,
             "is_locked": False,
             "properties": copy.deepcopy(page.properties),
             "url": page_url(page),

@@ -289,6 +289,12 @@ class FakeSlack(SocketModeMixin):
         user = User(user_id, name, real_name or name, display_name, is_bot, bot_id, deleted, email)
         return self.workspace.add_user(user).id
 
+    def hide_user(self, user_id: str) -> None:
+        """Make `users.info` answer `user_not_visible` for this user, as Slack does for
+        people the bot can't see (outside a shared channel's own workspace)."""
+        with self.workspace.lock:
+            self.workspace.hidden_users.add(user_id)
+
     def add_channel(
         self,
         name: str,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bolt_app.devkit.fake_slack.api import ApiContext, Params, method
+from bolt_app.devkit.fake_slack.block_kit import MAX_MESSAGE_BLOCKS, check_blocks
 from bolt_app.devkit.fake_slack.state import (
     APP_ID,
     JSON,
@@ -43,6 +44,8 @@ def _message_content(p: Params) -> tuple[str, list[Any] | None, list[Any] | None
     attachments = p.decoded("attachments", error="invalid_attachments")
     if blocks is not None and not isinstance(blocks, list):
         raise SlackError("invalid_blocks")
+    if blocks:
+        check_blocks(blocks, MAX_MESSAGE_BLOCKS)
     if attachments is not None and not isinstance(attachments, list):
         raise SlackError("invalid_attachments")
     if not text and not blocks and not attachments:

@@ -6,6 +6,7 @@ import secrets
 from typing import Any
 
 from bolt_app.devkit.fake_slack.api import ApiContext, Params, method, page_by_key
+from bolt_app.devkit.fake_slack.block_kit import MAX_VIEW_BLOCKS, check_blocks
 from bolt_app.devkit.fake_slack.state import (
     APP_ID,
     JSON,
@@ -64,8 +65,11 @@ def team_info(ctx: ApiContext, p: Params) -> JSON:
 
 @method("users.info", accepted=("users:read",))
 def users_info(ctx: ApiContext, p: Params) -> JSON:
-    """One user or ``user_not_found``."""
-    return {"user": ctx.ws.user(p.required("user", error="user_not_found")).to_api()}
+    """One user, ``user_not_found``, or ``user_not_visible`` for a hidden one."""
+    user_id = p.required("user", error="user_not_found")
+    if user_id in ctx.ws.hidden_users:
+        raise SlackError("user_not_visible")
+    return {"user": ctx.ws.user(user_id).to_api()}
 
 
 @method("users.list", accepted=("users:read",))
@@ -161,6 +165,10 @@ def _view_spec(p: Params) -> dict[str, Any]:
     spec = p.decoded("view")
     if not isinstance(spec, dict) or spec.get("type") not in ("modal", "home"):
         raise SlackError("invalid_arguments")
+    blocks = spec.get("blocks", [])
+    if not isinstance(blocks, list):
+        raise SlackError("invalid_arguments")
+    check_blocks(blocks, MAX_VIEW_BLOCKS)
     return spec
 
 

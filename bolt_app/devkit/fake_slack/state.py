@@ -291,6 +291,9 @@ class Workspace:
         self._clock = clock
         self.bot = bot_user
         self.users: dict[str, User] = {bot_user.id: bot_user}
+        #: Users `users.info` answers `user_not_visible` for (another workspace's people
+        #: in a shared channel, say): `FakeSlack.hide_user`.
+        self.hidden_users: set[str] = set()
         self.channels: dict[str, Channel] = {}
         self.ephemerals: list[JSON] = []
         self.views: dict[str, JSON] = {}
