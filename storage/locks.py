@@ -195,6 +195,10 @@ class FileLocks:
         """Nothing to close: descriptors live only while their lock is held."""
 
 
+#: How long a try-lock waits for one of the lock connections when all are in use.
+TRY_LOCK_SLOT_SECONDS = 5.0
+
+
 class AdvisoryLocks:
     """PostgreSQL's cross-process layer: session advisory locks on a bounded pool.
 
@@ -212,7 +216,11 @@ class AdvisoryLocks:
         self.scope = "pg:" + ":".join(where)
 
     def acquire(self, name: str, deadline: _Deadline) -> Release | None:
-        if not self._slots.acquire(timeout=deadline.remaining()):
+        # A try-lock (timeout 0) asks "does someone hold it?": a pool busy with other
+        # locks is no answer, so it may wait a moment for a connection (a dump told
+        # "a dump is running" while nobody held its lock would wait for the reconciler).
+        wait = deadline.remaining() if deadline.remaining() > 0 else TRY_LOCK_SLOT_SECONDS
+        if not self._slots.acquire(timeout=wait):
             return None
         key = lock_key(name)
         try:

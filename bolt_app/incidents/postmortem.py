@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from bolt_app.adapters.notion import NotionGateway, PostmortemFields
+from bolt_app.adapters.notion import RATE_LIMITED, NotionError, NotionGateway, PostmortemFields
 from bolt_app.adapters.slack import SlackGateway
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import ArtifactKind
@@ -170,9 +170,17 @@ class PostmortemService(PageSteps):
         return Ensured(artifact, "re-added")
 
     def report_failure(self, incident: Incident, failure: PostmortemFailure) -> None:
-        """Say in the channel what failed; the reconciler and `/incident repair` retry it."""
-        self.slack.post_message(
-            str(incident.channel_id),
-            f"Couldn't {failure.step} yet: {failure.error.user_message}. "
-            "I'll keep trying; `/incident repair` retries now.",
-        )
+        """Say in the channel what failed; the reconciler and `/incident repair` retry it.
+
+        A rate limit is no failure of ours or the user's: Notion asked us to wait (for a
+        minute or more, sometimes), so the page simply comes later.
+        """
+        error = failure.error
+        if isinstance(error, NotionError) and error.status in RATE_LIMITED:
+            text = "Notion is rate-limiting us; the page will follow (I'll keep trying)."
+        else:
+            text = (
+                f"Couldn't {failure.step} yet: {error.user_message}. "
+                "I'll keep trying; `/incident repair` retries now."
+            )
+        self.slack.post_message(str(incident.channel_id), text)

@@ -38,13 +38,7 @@ DUMPSLACK = InIncident(_dumpslack, record=_record)
 def register(app: App, services: Services) -> None:
     @app.shortcut(CALLBACK_ID)
     def dumpslack_shortcut(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        inv = Invocation(
-            user_id=str((body.get("user") or {}).get("id") or ""),
-            channel_id=str((body.get("channel") or {}).get("id") or ""),
-            args="",
-            trigger_id=str(body.get("trigger_id") or ""),
-            response_url=body.get("response_url"),
-        )
+        inv = Invocation.from_shortcut(body)
         dispatch(services, "dumpslack", DUMPSLACK, inv, ack, ephemeral(respond))
 
 

@@ -17,13 +17,22 @@ from bolt_app.services import Services
 log = logging.getLogger(__name__)
 
 
-def on_pin_added(services: Services, event: dict[str, Any]) -> None:
-    """Record a `pinned` event at the message's own time; other channels are ignored."""
+def pinned(event: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(channel, message) of a `pin_added` event; None when a file or nothing was pinned."""
     item = event.get("item") or {}
     channel = str(event.get("channel_id") or item.get("channel") or "")
     message = item.get("message") or {}
     if item.get("type", "message") != "message" or not message.get("ts"):
+        return None
+    return channel, message
+
+
+def on_pin_added(services: Services, event: dict[str, Any]) -> None:
+    """Record a `pinned` event at the message's own time; other channels are ignored."""
+    found = pinned(event)
+    if found is None:
         return
+    channel, message = found
     incident = services.incidents.in_channel(channel)
     if incident is None:
         return

@@ -44,6 +44,19 @@ class Invocation:
         return cls(**payload)
 
     @classmethod
+    def from_shortcut(cls, body: dict[str, Any]) -> Invocation:
+        """A message shortcut (`message_action`): who, where, and its trigger."""
+        user = body.get("user") or {}
+        return cls(
+            user_id=str(user.get("id") or ""),
+            channel_id=str((body.get("channel") or {}).get("id") or ""),
+            args="",
+            trigger_id=str(body.get("trigger_id") or ""),
+            response_url=body.get("response_url"),
+            user_name=user.get("username") or user.get("name"),
+        )
+
+    @classmethod
     def from_body(cls, body: dict[str, Any], args: str) -> Invocation:
         return cls(
             user_id=body["user_id"],

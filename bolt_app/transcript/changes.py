@@ -46,12 +46,15 @@ class ChangeSync:
         interval: float,
         on_due: Callable[[Incident], object] | None = None,
         before: Callable[[Incident], object] | None = None,
+        after: Callable[[Incident], object] | None = None,
     ) -> None:
         self.store = store
         #: What a due sync runs, under the incident's transcript lock (default: `sync`).
         self.on_due = on_due or self.sync
         #: What it runs first, before that lock (what may wait for other locks).
         self.before = before
+        #: What it runs once it let go of the lock (a dump asked for meanwhile).
+        self.after = after
         self.notion = notion
         self.line = line
         self.lock_name = lock_name
@@ -94,6 +97,9 @@ class ChangeSync:
                 self.on_due(incident)
         except LockTimeout:  # a dump holds the transcript; look again after it
             self.soon(incident)
+            return
+        if self.after is not None:
+            self.after(incident)
 
     # -- what -----------------------------------------------------------------------------
 

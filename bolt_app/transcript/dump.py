@@ -468,6 +468,7 @@ class TranscriptService:
             interval=sync_seconds,
             on_due=self._sync_live,
             before=lambda incident: self.ready(incident, live=True),
+            after=self._dump_if_asked,
         )
         #: Fills the store from Slack's history (`CaptureService.fill_gaps`); set by wiring.
         self.fill_gaps: Callable[[Incident, FillReach], int] | None = None
@@ -491,6 +492,12 @@ class TranscriptService:
         next live sync fills the gap from Slack's history first."""
         with self._gap_lock:
             self._generation += 1
+
+    def _dump_if_asked(self, incident: Incident) -> None:
+        """A dump asked for while a live sync held the transcript was told "a dump is
+        already running"; the live sync does not finish dump requests, so start it now."""
+        if self.store.latest_pending_dump(int(incident.id)) is not None:
+            self.start(incident, say=_ignore, on_error=_log_failure, announce=False)
 
     def _sync_live(self, incident: Incident) -> None:
         """Bring the page in line with the captured messages (the transcript lock is held)."""

@@ -199,13 +199,16 @@ def test_slack_entities_in_a_title_are_stored_as_typed(bot: Bot) -> None:
 
 
 def test_mentions_channels_and_links_typed_in_a_title_read_right_everywhere(bot: Bot) -> None:
-    """`should_escape: true` sends a title with Slack markup: the channel name gets the
-    readable words (a link's host, no scheme), Notion's title the readable text, and
-    Slack's own messages keep the person a real mention."""
-    typed = (
-        "Checkout down for <@U0BOB|bob>, see <https://status.example.com> in <#C024BE7LR|general>"
+    """`should_escape: true` sends a title with Slack markup (FakeSlack escapes what the
+    user types as Slack does): the channel name gets the readable words (a link's host,
+    no scheme), Notion's title the readable text, and Slack's own messages keep the
+    person a real mention."""
+    bot.slack.add_channel("general", members=["U0ALICE"])
+    envelope = bot.slack.typed_command(
+        "declare Checkout down for @bob, see https://status.example.com in #general"
     )
-    envelope = bot.command(f"declare {typed}")
+    payload = next(e for e in bot.slack.envelopes if e.envelope_id == envelope).message
+    assert "<@U0BOB|bob>" in payload["payload"]["text"]
     bot.wait_reply(envelope, "Declared INC-1")
     bot.wait_idle()
     channel = bot.slack.channel_by_name(

@@ -164,3 +164,20 @@ def test_the_running_reconciler_heals_without_a_human(make_bot: MakeBot) -> None
         bot.slack.wait_for(lambda: bot.slack.bookmarks(channel["id"]), timeout=10)
         page = assert_page_with_template(bot)
         assert_bookmarked(bot, channel["id"], page)
+
+
+@pytest.mark.parametrize("status", [429, 529])
+def test_a_long_notion_rate_limit_at_declaration_is_said_once_and_the_page_follows(
+    bot: Bot, status: int
+) -> None:
+    """Notion's Retry-After can be a minute or more: the declare does not wait or fail.
+    The channel hears once that the page will follow, and the reconciler makes it."""
+    bot.notion.inject("pages.create", status=status, retry_after=90, times=1)
+    channel = declare(bot)
+    said = [m for m in bot_messages(bot, channel["id"]) if "rate-limiting" in m]
+    assert said == ["Notion is rate-limiting us; the page will follow (I'll keep trying)."]
+    assert bot.notion.pages(bot.data_source_id) == []
+    assert bot.reconciler().run_once() == ["INC-1"]
+    page = assert_page_with_template(bot)
+    assert_bookmarked(bot, channel["id"], page)
+    assert len([m for m in bot_messages(bot, channel["id"]) if "rate-limiting" in m]) == 1

@@ -124,7 +124,7 @@ def test_create_page_with_properties_and_children_under_a_data_source(
     assert page["object"] == "page"
     assert (
         page["url"]
-        == f"https://www.notion.so/INC-42-Checkout-is-down-{page['id'].replace('-', '')}"
+        == f"https://app.notion.com/p/INC-42-Checkout-is-down-{page['id'].replace('-', '')}"
     )
     assert page["parent"]["type"] == "data_source_id"
     assert page["parent"]["data_source_id"] == data_source_id
@@ -741,4 +741,26 @@ def test_seeded_postmortem_is_found_by_the_query_the_app_uses(
     )
 
     assert [p["id"] for p in found["results"]] == [page_id]
-    assert fake.page(page_id)["url"].startswith("https://www.notion.so/INC-7-Old-incident-")
+    assert fake.page(page_id)["url"].startswith("https://app.notion.com/p/INC-7-Old-incident-")
+
+
+def test_an_append_placed_among_siblings_lists_them_after_the_new_blocks(
+    fake: FakeNotion, client: Client
+) -> None:
+    """Notion's answer to an append with `after` or `position` holds the new blocks,
+    then every sibling that now follows them; at the end, only the new blocks."""
+    page_id = fake.add_page("Placed")
+    first, second, third = (
+        b["id"]
+        for b in client.blocks.children.append(page_id, children=[para(t) for t in "abc"])[
+            "results"
+        ]
+    )
+    after = client.blocks.children.append(page_id, children=[para("x")], after=first)["results"]
+    assert [b["id"] for b in after[1:]] == [second, third]
+    start = client.blocks.children.append(
+        page_id, children=[para("y"), para("z")], position={"type": "start"}
+    )["results"]
+    assert [b["id"] for b in start[2:]] == [first, after[0]["id"], second, third]
+    end = client.blocks.children.append(page_id, children=[para("w")])["results"]
+    assert len(end) == 1

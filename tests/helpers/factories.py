@@ -71,7 +71,7 @@ def form_values(title: str, severity: str = "P3", description: str | None = None
             blocks.SEVERITY_ACTION: {
                 "type": "static_select",
                 "selected_option": {
-                    "text": {"type": "plain_text", "text": severity},
+                    "text": {"type": "plain_text", "text": severity, "emoji": True},
                     "value": severity,
                 },
             }

@@ -49,7 +49,7 @@ def test_demo_plays_an_incident_and_prints_what_users_see(tmp_path: Path) -> Non
     assert "ms] @alice: /incident declare Checkout is down" in out
     assert "#inc-1-checkout-is-down" in out
     assert "  topic:     INC-1 · P3 · active" in out
-    assert "  bookmark:  Postmortem → https://www.notion.so/" in out
+    assert "  bookmark:  Postmortem → https://app.notion.com/p/" in out
     assert "Notion: INC-1: Checkout is down" in out
     assert "  Incident:  INC-1" in out
     for heading in ("## Summary", "## Timeline", "## Slack transcript"):

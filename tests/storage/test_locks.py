@@ -423,3 +423,28 @@ def test_a_broken_idle_lock_connection_is_replaced(store: Store, store_url: str)
 
 def _lock_factory(store: Store, name: str) -> Callable[[], AbstractContextManager[None]]:
     return lambda: store.lock(name, timeout=10)
+
+
+@pytest.mark.timeout(60)
+def test_a_try_lock_waits_for_a_connection_instead_of_calling_a_free_lock_taken(
+    store: Store,
+) -> None:
+    """With every lock connection holding some other lock, a try-lock (timeout 0) of a
+    free name must not answer "taken": that made a dump say "a dump is running" while
+    none ran, and its request waited for the reconciler. It waits for a connection."""
+    release = threading.Event()
+    holding = threading.Barrier(LOCK_POOL_SIZE + 1)
+
+    def hold(index: int) -> None:
+        with store.lock(f"busy:{index}", timeout=10):
+            holding.wait(10)
+            release.wait(10)
+
+    with ThreadPoolExecutor(LOCK_POOL_SIZE) as pool:
+        held = [pool.submit(hold, i) for i in range(LOCK_POOL_SIZE)]
+        holding.wait(10)  # every connection holds a lock now
+        threading.Timer(0.3, release.set).start()
+        with store.lock("free", timeout=0):
+            pass  # taken once a connection is back, not refused
+        for future in held:
+            future.result(10)

@@ -433,8 +433,14 @@ def blocks_children_append(store: NotionStore, request: ApiRequest) -> JSON:
         if not store.accepts_children(target):
             kind = getattr(target, "type", "page")
             raise validation_error(f"Block type {kind} does not support children.")
-        created = store.insert_blocks(target.id, specs, _insert_index(store, target.id, body))
-        return _list([store.block_json(block_id) for block_id in created], None, "block")
+        index = _insert_index(store, target.id, body)
+        created = store.insert_blocks(target.id, specs, index)
+        listed = list(created)
+        if index is not None:
+            # Notion lists, after the new blocks, every sibling that now follows them.
+            siblings = store.live_children(target.id)
+            listed += siblings[siblings.index(created[-1]) + 1 :] if created else []
+        return _list([store.block_json(block_id) for block_id in listed], None, "block")
 
 
 def _insert_index(store: NotionStore, container_id: str, body: JSON) -> int | None:

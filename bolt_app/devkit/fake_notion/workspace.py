@@ -381,7 +381,9 @@ def spec_count(specs: list[BlockSpec]) -> int:
 
 
 def page_url(page: Page) -> str:
-    """`https://www.notion.so/<Title-slug>-<32 hex id>`, Notion's page URL form."""
+    """`https://app.notion.com/p/<Title-slug>-<32 hex id>`, the form Notion's API now
+    answers (older answers had `https://www.notion.so/…`; the bot parses neither)."""
     slug = _SLUG_JUNK.sub("-", title_text(page.properties)).strip("-")
     compact = compact_id(page.id)
-    return f"https://www.notion.so/{slug}-{compact}" if slug else f"https://www.notion.so/{compact}"
+    base = "https://app.notion.com/p/"
+    return f"{base}{slug}-{compact}" if slug else f"{base}{compact}"

@@ -13,9 +13,11 @@ as an ephemeral message to the user who acted).
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from bolt_app.devkit.fake_slack import payloads
 from bolt_app.devkit.fake_slack.api import TriggerBook
@@ -23,6 +25,11 @@ from bolt_app.devkit.fake_slack.socket_server import Ack, Envelope, SocketModeSe
 from bolt_app.devkit.fake_slack.state import JSON, TEAM_ID, SlackError, User, Workspace
 
 RESPONSE_URL_MAX_USES = 5  # Slack: a response_url works up to 5 times in 30 minutes
+
+
+#: What Slack turns into markup in a typed slash command (`should_escape: true`).
+_MENTION = re.compile(r"(?<![\w<])([@#])([a-z0-9][a-z0-9._-]*)")
+_WEB_ADDRESS = re.compile(r"(?<!<)https?://[^\s<>,]+[^\s<>,.]")
 
 
 @dataclass(frozen=True)
@@ -192,6 +199,29 @@ class SocketModeMixin:
             trigger_id=self._triggers.issue(),
         )
         return self._socket.push(payloads.envelope("slash_commands", payload, True, envelope_id))
+
+    def typed_command(self, typed: str, **kwargs: Any) -> str:
+        """`slash_command` with the text as a person types it, escaped as Slack escapes
+        it for an app with `should_escape: true`: `&`, `<`, `>` as entities, `@name` of a
+        workspace user as `<@U…|name>`, `#name` of a channel as `<#C…|name>`, a web
+        address as `<https://…>`."""
+        return self.slash_command(self.escaped(typed), **kwargs)
+
+    def escaped(self, typed: str) -> str:
+        text = typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        with self.workspace.lock:
+            users = {u.name: u.id for u in self.workspace.users.values()}
+            channels = {c.name: c.id for c in self.workspace.channels.values()}
+
+        def mention(match: re.Match[str]) -> str:
+            sigil, name = match.group(1), match.group(2)
+            found = (users if sigil == "@" else channels).get(name)
+            if found is None:
+                return match.group(0)
+            return f"<{sigil}{found}|{name}>"
+
+        text = _MENTION.sub(mention, text)
+        return _WEB_ADDRESS.sub(lambda m: f"<{m.group(0)}>", text)
 
     def message_shortcut(
         self,
