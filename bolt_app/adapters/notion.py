@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from notion_client import Client
@@ -129,6 +129,10 @@ class PostmortemSchema:
 
 
 # --- errors -----------------------------------------------------------------------------------
+
+
+#: What `NotionGateway.page_state` finds.
+PageState = Literal["live", "trashed", "archived", "gone"]
 
 
 class NotionError(FirebreakError):
@@ -661,6 +665,26 @@ class NotionGateway:
                 return None
             raise
         return _page(response) if _is_live(response) else None
+
+    def page_state(self, page_id: str) -> PageState:
+        """Where a person left the page: `live`, `trashed` (`in_trash`, or its deprecated
+        alias `archived`), `archived` (`is_archived`) or `gone` (404: deleted, or no
+        longer shared with the integration)."""
+        try:
+            page = self._call(
+                "read the postmortem page",
+                self._client.pages.retrieve,
+                idempotent=True,
+                missing=_PAGE_MISSING,
+                page_id=page_id,
+            )
+        except NotionError as error:
+            if error.status == 404:
+                return "gone"
+            raise
+        if page.get("in_trash") or page.get("archived"):
+            return "trashed"
+        return "archived" if page.get("is_archived") else "live"
 
     def update_properties(self, page_id: str, fields: PostmortemFields) -> None:
         """Rewrite the page's properties from ``fields`` (only those the database has)."""

@@ -12,10 +12,17 @@ from __future__ import annotations
 
 import logging
 
-from bolt_app.adapters.notion import RATE_LIMITED, NotionError, NotionGateway, PostmortemFields
+from bolt_app.adapters.notion import (
+    RATE_LIMITED,
+    NotionError,
+    NotionGateway,
+    PageState,
+    PostmortemFields,
+)
 from bolt_app.adapters.slack import SlackGateway
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import ArtifactKind
+from bolt_app.core.errors import FirebreakError
 from bolt_app.core.naming import Numbering, channel_name
 from bolt_app.formats.slack_text import readable, sluggable
 from bolt_app.formats.template import render_template
@@ -26,6 +33,24 @@ from storage import Artifact, Incident, Store
 log = logging.getLogger(__name__)
 
 BOOKMARK_TITLE = "Postmortem"
+
+
+#: What to tell people about a page someone put away in Notion.
+PAGE_AWAY: dict[PageState, str] = {
+    "trashed": "the postmortem page is in Notion's trash: restore it there (Trash, Restore) "
+    "and the transcript carries on",
+    "archived": "the postmortem page was archived in Notion: unarchive it there and the "
+    "transcript carries on",
+    "gone": "the postmortem page is gone from Notion (deleted, or no longer shared with "
+    "the integration)",
+}
+
+
+class PageAway(FirebreakError):
+    """The page is in Notion's trash, archived or gone: nothing is written into it."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(f"Nothing was written: {where}.")
 
 
 class PostmortemService(PageSteps):
@@ -63,6 +88,16 @@ class PostmortemService(PageSteps):
             settle_seconds=self.notion.timeout_s,
             what="postmortem page",
         )
+
+    def away(self, incident: Incident) -> str | None:
+        """Where a person put the page, as a sentence; None while it is live or not made.
+
+        One `GET /v1/pages/{id}`: `repair`, `doc` and a dump ask before they trust it.
+        """
+        page = self.store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)
+        if page is None:
+            return None
+        return PAGE_AWAY.get(self.notion.page_state(str(page.external_id)))
 
     def page_url(self, incident: Incident) -> str | None:
         """The postmortem page's link, or None while it doesn't exist yet."""

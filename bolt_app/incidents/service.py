@@ -128,6 +128,9 @@ class PageSteps:
     def link_channel(self, incident: Incident, page: Artifact) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def away(self, incident: Incident) -> str | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
 
 class AnnounceStep(Protocol):
     """The announcement-channel side of set-up (`announcements.Announcer`)."""
@@ -323,7 +326,8 @@ class IncidentService:
             try:
                 page = self.pages.ensure_page(incident)
                 page_url = page.artifact.url
-                report.append(("Postmortem page", OUTCOME_WORDS[page.outcome]))
+                away = self.pages.away(incident) if page.outcome == "existing" else None
+                report.append(("Postmortem page", away or OUTCOME_WORDS[page.outcome]))
                 bookmark = self.pages.ensure_bookmark(
                     self.refresh(incident), page.artifact, verify=True
                 )

@@ -18,7 +18,10 @@ def _repair(services: Services, _inv: Invocation, incident: Incident, reply: Rep
 def _doc(services: Services, _inv: Invocation, incident: Incident, reply: Reply) -> None:
     url = services.postmortem.page_url(incident)
     label = services.incidents.label(incident)
-    if url is None:
+    away = services.postmortem.away(incident) if url is not None else None
+    if away is not None:
+        reply(f"{label}: {away}. <{url}|The page>")
+    elif url is None:
         reply(f"{label} has no postmortem page yet; `/incident repair` creates it now.")
     else:
         name = blocks.escape(readable(str(incident.title)))

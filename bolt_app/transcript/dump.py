@@ -43,7 +43,7 @@ from bolt_app.formats import notion_blocks as nb
 from bolt_app.formats.notion_blocks import Block, RichText
 from bolt_app.formats.template import TRANSCRIPT_HEADING, is_transcript_heading
 from bolt_app.incidents.artifacts import wait_until_settled
-from bolt_app.incidents.postmortem import PostmortemService
+from bolt_app.incidents.postmortem import PageAway, PostmortemService
 from bolt_app.transcript import render
 from bolt_app.transcript.capture import FillReach
 from bolt_app.transcript.changes import ChangeSync, as_message
@@ -619,9 +619,13 @@ class TranscriptService:
         lock is taken, because making them waits for their own locks, and no thread may
         wait for a lock while it holds one ("Locks and the connection budget")."""
         page = self.postmortem.ensure_page(incident).artifact
+        if live:  # a live sync costs no Slack call and no page read
+            return
+        where = self.postmortem.away(incident)
+        if where is not None:  # a person put the page away: never write into it silently
+            raise PageAway(where)
         try:
-            if not live:  # a live sync costs no Slack call; dumps and reconcile check it
-                self.postmortem.ensure_bookmark(incident, page)
+            self.postmortem.ensure_bookmark(incident, page)
         except FirebreakError as error:  # never blocks the transcript; reconcile retries it
             log.warning("bookmark for incident %s still failing: %s", incident.id, error)
 

@@ -181,3 +181,29 @@ def test_a_long_notion_rate_limit_at_declaration_is_said_once_and_the_page_follo
     page = assert_page_with_template(bot)
     assert_bookmarked(bot, channel["id"], page)
     assert len([m for m in bot_messages(bot, channel["id"]) if "rate-limiting" in m]) == 1
+
+
+@pytest.mark.parametrize("how", ["archived", "trashed"])
+def test_a_page_someone_put_away_is_said_and_never_written_into(bot: Bot, how: str) -> None:
+    """Notion's `is_archived` and `in_trash`: `doc` and `repair` say where the page is,
+    and a dump writes nothing into it and says why."""
+    channel = declare(bot)
+    page = assert_page_with_template(bot)
+    if how == "archived":
+        bot.notion.archive_page(page["id"])
+        where = "was archived in Notion"
+    else:
+        bot.notion.trash_page(page["id"])
+        where = "is in Notion's trash"
+    doc = bot.command("doc", channel_id=channel["id"])
+    assert where in bot.wait_reply(doc, where)
+    repair = bot.command("repair", channel_id=channel["id"])
+    assert f"Postmortem page: the postmortem page {where}" in bot.wait_reply(repair, "Channel")
+    bot.slack.post(channel["id"], "U0ALICE", "a line that must not land in a put-away page")
+    appends = bot.notion.count("blocks.children.append")
+    dump = bot.command("dumpslack", channel_id=channel["id"])
+    assert bot.wait_reply(dump, "Nothing was written").startswith(
+        f"Nothing was written: the postmortem page {where}"
+    )
+    bot.wait_idle()
+    assert bot.notion.count("blocks.children.append") == appends

@@ -329,6 +329,11 @@ class FakeNotion:
                 and (include_archived or not page.in_trash)
             ]
 
+    def trash_page(self, page_id: str) -> None:
+        """A person moves the page to Notion's trash (`in_trash`, alias `archived`)."""
+        with self.store.lock:
+            self.store.page(self._id(page_id)).in_trash = True
+
     def archive_page(self, page_id: str) -> None:
         """A person archives the page in Notion (`is_archived`; not the trash)."""
         with self.store.lock:
