@@ -247,7 +247,7 @@ def _from_response(error: HTTPResponseError, *, missing: str) -> NotionError:
         status=status,
         retryable=status >= 500 or code in _RETRYABLE_CODES,
         detail=str(error),
-        retry_after=_retry_after(error.headers) if status in RATE_LIMITED else None,
+        retry_after=retry_after_header(error.headers) if status in RATE_LIMITED else None,
     )
 
 
@@ -281,7 +281,7 @@ def _pause_for(error: NotionError, idempotent: bool, attempt: int) -> float | No
     return error.retry_after if error.retry_after is not None else DEFAULT_PAUSE_SECONDS
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def retry_after_header(headers: httpx.Headers) -> float | None:
     """Notion's Retry-After in seconds (it sends an integer), or None."""
     value = headers.get("retry-after")
     try:

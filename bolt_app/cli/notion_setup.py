@@ -13,13 +13,19 @@ import argparse
 import logging
 import re
 import sys
+import time
 from typing import Any
 
 import httpx
 from notion_client import Client
-from notion_client.errors import NotionClientErrorBase
+from notion_client.errors import HTTPResponseError, NotionClientErrorBase
 
-from bolt_app.adapters.notion import INCIDENT_PROPERTY, STATUS_OPTIONS, translate_error
+from bolt_app.adapters.notion import (
+    INCIDENT_PROPERTY,
+    STATUS_OPTIONS,
+    retry_after_header,
+    translate_error,
+)
 from bolt_app.core.domain import SEVERITIES
 from bolt_app.runtime.config import ConfigError, load_notion_access
 
@@ -72,6 +78,31 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--title", default=DATABASE_TITLE, help="the database's title")
 
 
+#: Tries of the create when Notion answers 529 (overloaded: nothing was created).
+OVERLOAD_TRIES = 3
+#: The longest Retry-After this command waits out.
+MAX_OVERLOAD_WAIT = 60.0
+
+
+def _create(client: Client, args: argparse.Namespace) -> Any:
+    """`databases.create`; notion-client retries a 429 itself but not a 529, which like a
+    429 means Notion did nothing and asks to wait `Retry-After`."""
+    for attempt in range(1, OVERLOAD_TRIES + 1):
+        try:
+            return client.databases.create(
+                parent={"type": "page_id", "page_id": args.parent},
+                title=[{"type": "text", "text": {"content": args.title}}],
+                initial_data_source={"properties": database_properties()},
+            )
+        except HTTPResponseError as error:
+            if error.status != 529 or attempt == OVERLOAD_TRIES:
+                raise
+            wait = min(retry_after_header(error.headers) or 1.0, MAX_OVERLOAD_WAIT)
+            print(f"firebreak: Notion is overloaded; trying again in {wait:.0f} s", file=sys.stderr)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
 def main(args: argparse.Namespace) -> int:
     try:
         token, base_url = load_notion_access()
@@ -85,11 +116,7 @@ def main(args: argparse.Namespace) -> int:
         logger=logging.getLogger("bolt_app.notion_client"),
     )
     try:
-        database: Any = client.databases.create(
-            parent={"type": "page_id", "page_id": args.parent},
-            title=[{"type": "text", "text": {"content": args.title}}],
-            initial_data_source={"properties": database_properties()},
-        )
+        database: Any = _create(client, args)
     except (NotionClientErrorBase, httpx.TransportError) as error:
         reason = translate_error(error, missing=_PARENT_MISSING).reason
         print(f"firebreak: couldn't create the database: {reason}", file=sys.stderr)

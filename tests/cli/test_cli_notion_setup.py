@@ -97,3 +97,15 @@ def test_page_ids_are_read_from_ids_and_urls() -> None:
     assert notion_setup.page_id(f"https://www.notion.so/Incidents-{raw}?pvs=4") == raw
     with pytest.raises(argparse.ArgumentTypeError):
         notion_setup.page_id("not-a-page")
+
+
+def test_an_overloaded_notion_is_waited_out_and_the_database_made_once(
+    notion: FakeNotion, tmp_path: Path
+) -> None:
+    """529 `service_overload` means Notion did nothing: wait Retry-After, try again."""
+    parent = notion.add_page("Incidents")
+    notion.inject("databases.create", status=529, retry_after=1)
+    done = setup(notion, parent, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Notion is overloaded; trying again in 1 s" in done.stderr
+    assert [c.status for c in notion.calls_to("databases.create")] == [529, 200]

@@ -36,6 +36,10 @@ from bolt_app.devkit.fake_notion.common import JSON, NotionError, body_error, sh
 from bolt_app.devkit.fake_notion.workspace import NotionStore
 
 _MAX_BODY_BYTES = 500 * 1000
+#: `additional_data.rate_limit_reason` of a 429: the per-connection budget (Notion's
+#: workspace-wide one is `public_api_space_request_rate_limit`).
+RATE_LIMIT_REASON = "public_api_request_rate_limit"
+
 _JSON_ERRORS = {
     409: ("conflict_error", "Conflict occurred while saving. Please try again."),
     429: ("rate_limited", "You have been rate limited. Please try again in a few minutes."),
@@ -232,7 +236,10 @@ class _Handler(BaseHTTPRequestHandler):
                 status, ("internal_server_error", "Unexpected error occurred.")
             )
             error = NotionError(status, fault.error or code, message)
-            status, headers, body = _json(status, error.body(str(uuid.uuid4())))
+            envelope = error.body(str(uuid.uuid4()))
+            if status == 429:  # which limit: this fake's budget is the connection's
+                envelope["additional_data"] = {"rate_limit_reason": RATE_LIMIT_REASON}
+            status, headers, body = _json(status, envelope)
         if status in (429, 503, 529):
             headers["Retry-After"] = str(math.ceil(fault.retry_after or 0))
         self._send(call, status, headers, body)
