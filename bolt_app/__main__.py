@@ -17,7 +17,7 @@ from bolt_app.cli import check as cli_check
 from bolt_app.cli import demo as cli_demo
 from bolt_app.cli import manifest as cli_manifest
 from bolt_app.cli import notion_setup as cli_notion_setup
-from bolt_app.runtime.config import ConfigError, load_settings
+from bolt_app.runtime.config import ConfigError, load_settings, misspelt_settings
 from bolt_app.runtime.logs import configure_logging
 from bolt_app.runtime.process import run
 from bolt_app.runtime.wiring import StartupError
@@ -45,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"firebreak: {error}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(settings.log_level, settings.log_format)
+    for line in misspelt_settings():
+        log.warning("%s", line)
     try:
         return run(settings)
     except (StartupError, ConfigError) as error:  # ConfigError: e.g. LLM_* set, no openai

@@ -447,6 +447,36 @@ class Store:
             )
             return IncidentEvent.of(row)
 
+    def add_event_once(
+        self,
+        incident_id: int,
+        kind: str,
+        actor: str | None,
+        data: dict[str, Any],
+        at: datetime,
+        *,
+        key: str,
+    ) -> IncidentEvent | None:
+        """`add_event`, unless an event with this `key` exists (then None): a pin of the
+        same message, or the same pin redelivered, is one timeline line."""
+        with self.atomic():
+            inserted = (
+                m.IncidentEvent.insert(
+                    incident=incident_id,
+                    kind=kind,
+                    actor=actor,
+                    data=data,
+                    at=_utc(at),
+                    request_key=key,
+                )
+                .on_conflict_ignore()
+                .as_rowcount()
+                .execute()
+            )
+            if not inserted:
+                return None
+            return IncidentEvent.of(m.IncidentEvent.get(m.IncidentEvent.request_key == key))
+
     def events(self, incident_id: int) -> list[IncidentEvent]:
         """The timeline in order (ties broken by insertion order)."""
         with self.session():

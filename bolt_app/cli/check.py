@@ -26,7 +26,7 @@ from bolt_app.adapters.notion import (
 )
 from bolt_app.adapters.slack import BOT_SCOPES, SLACK_TIMEOUT_SECONDS
 from bolt_app.cli import manifest
-from bolt_app.runtime.config import ConfigError, Settings, load_settings
+from bolt_app.runtime.config import ConfigError, Settings, load_settings, misspelt_settings
 from storage import LATEST_SCHEMA_VERSION, StoreError, open_store, parse_url
 
 OK, FAILED, WARNING = "✓", "✗", "!"
@@ -67,6 +67,8 @@ def main(_args: argparse.Namespace) -> int:
     except ConfigError as error:
         print("\n".join(_failed("settings", str(error), "set it in .env").lines()))
         return 1
+    for line in misspelt_settings():
+        print(f"warning: {line}")
     return report(settings, sys.stdout)
 
 

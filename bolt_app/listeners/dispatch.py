@@ -19,9 +19,15 @@ from bolt_app.core.errors import NotAnIncidentChannel
 from bolt_app.listeners.errors import Reply, report_to
 from bolt_app.listeners.subcommands import Anywhere, InIncident, Invocation
 from bolt_app.services import Services
+from storage import StoreUnavailable
 
 #: The inbox kind of an `/incident` subcommand (or the shortcut) run as a row.
 COMMAND = "command"
+
+#: The ack when the database does not answer: said at once, since nothing was stored.
+NO_DATABASE = (
+    "Firebreak can't reach its database right now; nothing was {verb}. Try again in a minute."
+)
 
 
 def dispatch(
@@ -36,8 +42,26 @@ def dispatch(
     """Record (before the ack, so it survives this process), ack, then run on the pool.
 
     A durable action is one inbox row, committed before the ack; the work runs as that
-    row, so another process finishes it if this one dies (see "The inbox").
+    row, so another process finishes it if this one dies (see "The inbox"). When the
+    database does not answer, the ack itself says so: nothing was stored, so nothing
+    will happen, and the user should know that now rather than wait for it.
     """
+    try:
+        _dispatch(services, name, action, inv, ack, reply, ack_text)
+    except StoreUnavailable:
+        verb = "declared" if name == "declare" else "recorded"
+        _ack(ack, NO_DATABASE.format(verb=verb))
+
+
+def _dispatch(
+    services: Services,
+    name: str,
+    action: InIncident | Anywhere,
+    inv: Invocation,
+    ack: Ack,
+    reply: Reply,
+    ack_text: str | None,
+) -> None:
     work: Callable[[], None]
     if isinstance(action, InIncident):
         incident = services.incidents.in_channel(inv.channel_id)

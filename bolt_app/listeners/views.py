@@ -16,8 +16,10 @@ from bolt_app.core.errors import UsageError
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.incidents.service import clean_severity, clean_title
 from bolt_app.listeners.declare import declare_and_tell
+from bolt_app.listeners.dispatch import NO_DATABASE
 from bolt_app.listeners.errors import Reply, report_to, via_response_url
 from bolt_app.services import Services
+from storage import StoreUnavailable
 
 #: The inbox kind of a submitted declare form.
 FORM = "form"
@@ -89,9 +91,16 @@ def register(app: App, services: Services) -> None:
         # An inbox row before the ack, like `/incident declare <title>`: Slack never
         # resends a submission, so a process dying now must not lose it.
         response_url = view.get("private_metadata", "")
-        row = services.inbox.put(
-            str(fields["request_key"]), FORM, {"fields": fields, "response_url": response_url}
-        )
+        try:
+            row = services.inbox.put(
+                str(fields["request_key"]), FORM, {"fields": fields, "response_url": response_url}
+            )
+        except StoreUnavailable:  # the form stays open, with what they typed
+            ack(
+                response_action="errors",
+                errors={blocks.TITLE_BLOCK: NO_DATABASE.format(verb="declared")},
+            )
+            return
         ack()
         if row is None:
             return  # submitted before: that one is someone's already (or done)

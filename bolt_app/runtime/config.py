@@ -8,12 +8,14 @@ into an incident.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -85,6 +87,48 @@ def load_settings(
     return _parse(_Reader(_raw_values(environ, dotenv_path)))
 
 
+#: Every setting Firebreak reads, for `misspelt_settings`.
+KNOWN_SETTINGS = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "NOTION_TOKEN",
+    "NOTION_POSTMORTEM_DATABASE_ID",
+    "DATABASE_URL",
+    "SLACK_API_BASE_URL",
+    "NOTION_API_BASE_URL",
+    "INCIDENT_PREFIX",
+    "INCIDENT_NUMBER_START",
+    "INCIDENT_ANNOUNCE_CHANNEL",
+    "RECONCILE_INTERVAL_SECONDS",
+    "TRANSCRIPT_SYNC_SECONDS",
+    "TRANSCRIPT_NOTION_RPS",
+    "POSTMORTEM_TEMPLATE",
+    "NOTION_TIMEOUT_SECONDS",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "HEALTH_PORT",
+    "LLM_BASE_URL",
+    "LLM_API_KEY",
+    "LLM_MODEL",
+)
+
+
+def misspelt_settings(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | os.PathLike[str] | None = ".env"
+) -> list[str]:
+    """One warning line per set name that is not a setting but nearly is one
+    (`INCIDENT_PREFX`, `SLACK_BOT_TOKN`): such a typo otherwise just leaves the default."""
+    values = _raw_values(environ, dotenv_path)
+    lines = []
+    for name in sorted(values):
+        if name in KNOWN_SETTINGS:
+            continue
+        close = difflib.get_close_matches(name, KNOWN_SETTINGS, n=1, cutoff=0.85)
+        if close:
+            lines.append(f"{name} is not a Firebreak setting; did you mean {close[0]}?")
+    return lines
+
+
 def load_notion_access(
     environ: Mapping[str, str] | None = None, dotenv_path: str | os.PathLike[str] | None = ".env"
 ) -> tuple[str, str]:
@@ -95,7 +139,7 @@ def load_notion_access(
     env = _Reader(_raw_values(environ, dotenv_path))
     token = env.token("NOTION_TOKEN", ("ntn_", "secret_"), "a Notion integration token")
     base_url = env.parsed(
-        "NOTION_API_BASE_URL", DEFAULT_NOTION_API_BASE_URL, _http_url, "an http(s) URL"
+        "NOTION_API_BASE_URL", DEFAULT_NOTION_API_BASE_URL, _notion_base_url, _NOTION_BASE
     )
     return token, base_url
 
@@ -200,6 +244,34 @@ def _http_url(raw: str) -> str:
     return raw
 
 
+_NOTION_BASE = "an http(s) URL without /v1 (notion-client adds it), e.g. https://api.notion.com"
+
+#: 32 hex digits, dashed as a UUID or not: how Notion writes ids in links and the API.
+_NOTION_ID_RE = re.compile(
+    r"([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})"
+)
+
+
+def notion_id(raw: str) -> str:
+    """A Notion id (dashed), from the id itself or from a link to the database
+    (`https://www.notion.so/acme/Postmortems-<32 hex>?v=…`): the id ends the link's path."""
+    value = raw.strip().lower()
+    if "://" in value:
+        segment = urlsplit(value).path.rstrip("/").rsplit("/", 1)[-1]
+        value = segment[-36:] if _NOTION_ID_RE.fullmatch(segment[-36:]) else segment[-32:]
+    match = _NOTION_ID_RE.fullmatch(value)
+    if match is None:
+        raise ValueError(raw)
+    return "-".join(match.groups())
+
+
+def _notion_base_url(raw: str) -> str:
+    url = _http_url(raw).rstrip("/")
+    if url.endswith("/v1"):
+        raise ValueError(raw)
+    return url
+
+
 def _slack_base_url(raw: str) -> str:
     """slack_sdk joins `base_url + method`, so the base must end with a slash."""
     url = _http_url(raw)
@@ -222,9 +294,17 @@ def _parse(env: _Reader) -> Settings:
     slack_bot_token = env.token("SLACK_BOT_TOKEN", ("xoxb-",), "a Slack bot token")
     slack_app_token = env.token("SLACK_APP_TOKEN", ("xapp-",), "a Slack app-level token")
     notion_token = env.token("NOTION_TOKEN", ("ntn_", "secret_"), "a Notion integration token")
-    database_id = env.required(
-        "NOTION_POSTMORTEM_DATABASE_ID", "the id of the Notion postmortem database"
+    database_id = env.parsed(
+        "NOTION_POSTMORTEM_DATABASE_ID",
+        None,
+        notion_id,
+        "the Notion postmortem database's id (32 hex digits) or its link",
     )
+    if database_id is None:
+        raise ConfigError(
+            "NOTION_POSTMORTEM_DATABASE_ID",
+            "is missing: expected the id of the Notion postmortem database",
+        )
     return Settings(
         slack_bot_token=slack_bot_token,
         slack_app_token=slack_app_token,
@@ -240,7 +320,7 @@ def _parse(env: _Reader) -> Settings:
             "SLACK_API_BASE_URL", DEFAULT_SLACK_API_BASE_URL, _slack_base_url, "an http(s) URL"
         ),
         notion_api_base_url=env.parsed(
-            "NOTION_API_BASE_URL", DEFAULT_NOTION_API_BASE_URL, _http_url, "an http(s) URL"
+            "NOTION_API_BASE_URL", DEFAULT_NOTION_API_BASE_URL, _notion_base_url, _NOTION_BASE
         ),
         incident_prefix=env.parsed(
             "INCIDENT_PREFIX",

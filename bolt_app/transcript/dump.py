@@ -548,7 +548,7 @@ class TranscriptService:
         permalink = message.get("permalink") or self.slack.permalink(
             channel, ts, str(thread) if thread else None
         )
-        record_pin(
+        recorded = record_pin(
             self.store,
             incident,
             user=user,
@@ -556,7 +556,8 @@ class TranscriptService:
             permalink=str(permalink),
             clock=self.clock,
         )
-        log.info("pinned message %s recorded on incident %s's timeline", ts, incident.id)
+        if recorded is not None:
+            log.info("pinned message %s recorded on incident %s's timeline", ts, incident.id)
 
     def request(self, incident: Incident, requested_by: str | None) -> int:
         """Record that a dump is wanted; call before acking the trigger."""

@@ -44,8 +44,10 @@ def record_pin(
     message: dict[str, Any],
     permalink: str,
     clock: Clock,
-) -> IncidentEvent:
-    """A `pinned` event at the pinned message's own time, with its permalink."""
+) -> IncidentEvent | None:
+    """A `pinned` event at the pinned message's own time, with its permalink; None when
+    this message was pinned before (a redelivered `pin_added`, or a pin again after an
+    unpin): one line per pinned message."""
     ts = str(message.get("ts") or "")
     at = ts_datetime(ts) if ts else clock()
     data = {
@@ -54,7 +56,8 @@ def record_pin(
         "permalink": permalink,
         "author": message.get("user"),
     }
-    return store.add_event(int(incident.id), "pinned", user, data, at)
+    key = f"pin:{incident.id}:{ts}"
+    return store.add_event_once(int(incident.id), "pinned", user, data, at, key=key)
 
 
 def describe(event: IncidentEvent, user_name: UserName) -> list[RichText]:

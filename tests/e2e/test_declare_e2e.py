@@ -8,7 +8,7 @@ import pytest
 
 from bolt_app.core.domain import ArtifactKind
 from bolt_app.devkit.fake_notion.fake import FakeNotion
-from bolt_app.devkit.harness import Bot
+from bolt_app.devkit.harness import Bot, running_bot
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.incidents.postmortem import BOOKMARK_TITLE
 from tests.helpers.factories import form_values
@@ -288,3 +288,65 @@ def test_a_long_title_and_a_pasted_log_still_get_their_intro(bot: Bot) -> None:
     seen = next(b for b in intro["blocks"] if "What the declarer sees" in str(b))
     assert len(seen["text"]["text"]) <= 3000 and seen["text"]["text"].endswith("…")
     assert "&lt;error&gt;" in seen["text"]["text"]
+
+
+@pytest.mark.timeout(90)
+def test_a_database_that_does_not_answer_is_said_in_the_ack_and_nothing_is_half_made(
+    postgres_db_url: str,
+) -> None:
+    """PostgreSQL refuses every connection (a real outage, not a mock): the declare is
+    answered in its ack, nothing is created in Slack, and once the database is back the
+    same command works."""
+    import psycopg2
+    from psycopg2 import sql
+
+    from tests.conftest import _admin_connection
+
+    name = postgres_db_url.rsplit("/", 1)[1]
+    away = f"{name}_away"
+    admin = _admin_connection()
+
+    def rename(old: str, new: str) -> None:
+        """Cut every session and hide the database (superusers ignore CONNECTION LIMIT)."""
+        with admin.cursor() as cur:
+            for _ in range(50):
+                cur.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (old,),
+                )
+                try:
+                    cur.execute(
+                        sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                            sql.Identifier(old), sql.Identifier(new)
+                        )
+                    )
+                    return
+                except psycopg2.errors.ObjectInUse:
+                    continue  # the bot reconnected in between; cut again
+            raise AssertionError(f"could not rename {old}")
+
+    def outage(on: bool) -> None:
+        if on:
+            rename(name, away)
+        else:
+            with admin.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (away,))
+                if cur.fetchone():
+                    rename(away, name)
+
+    try:
+        with running_bot(postgres_db_url, RECONCILE_INTERVAL_SECONDS="3600") as bot:
+            outage(True)
+            envelope = bot.command("declare Checkout is down")
+            assert bot.ack_text(envelope, timeout=20) == (
+                "Firebreak can't reach its database right now; nothing was declared. "
+                "Try again in a minute."
+            )
+            assert [c for c in bot.slack.channels() if c["name"].startswith("inc-")] == []
+            outage(False)
+            again = bot.command("declare Checkout is down")
+            bot.wait_reply(again, "Declared INC-1", timeout=30)
+    finally:
+        outage(False)
+        admin.close()

@@ -50,7 +50,7 @@ def test_health_port_is_optional_and_checked() -> None:
         "SLACK_BOT_TOKEN": "xoxb-1",
         "SLACK_APP_TOKEN": "xapp-1",
         "NOTION_TOKEN": "ntn_1",
-        "NOTION_POSTMORTEM_DATABASE_ID": "db",
+        "NOTION_POSTMORTEM_DATABASE_ID": "2f1ad7f2a4b34bd3a7b2c1d0e9f8a7b6",
     }
     assert load_settings(base, dotenv_path=None).health_port is None
     assert load_settings({**base, "HEALTH_PORT": "8080"}, dotenv_path=None).health_port == 8080

@@ -174,3 +174,31 @@ def test_a_notion_set_up_error_exits_2_with_one_line(
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(expected)
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("NOTION_POSTMORTEM_DATABASE_ID", "not-a-uuid"),
+        ("NOTION_API_BASE_URL", "https://api.notion.com/v1"),
+    ],
+)
+def test_a_malformed_notion_setting_exits_2_at_start_up_with_one_line(
+    fakes: tuple[FakeSlack, FakeNotion], tmp_path: Path, name: str, value: str
+) -> None:
+    """Refused before connecting, not by a failing declare every minute afterwards."""
+    slack, notion = fakes
+    env = bot_environment(slack, notion.base_url, notion.add_database()[0], "sqlite:///f.db")
+    env[name] = value
+    result = subprocess.run(
+        [sys.executable, "-m", "bolt_app"],
+        cwd=tmp_path,
+        env={**env, "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"firebreak: {name} is malformed")
+    assert slack.count("apps.connections.open") == 0

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from bolt_app.core.naming import Numbering
-from bolt_app.runtime.config import ConfigError, load_settings
+from bolt_app.runtime.config import ConfigError, load_settings, misspelt_settings
 
 GOOD = {
     "SLACK_BOT_TOKEN": "xoxb-1",
     "SLACK_APP_TOKEN": "xapp-1",
     "NOTION_TOKEN": "ntn_1",
-    "NOTION_POSTMORTEM_DATABASE_ID": "db1",
+    "NOTION_POSTMORTEM_DATABASE_ID": "2f1ad7f2a4b34bd3a7b2c1d0e9f8a7b6",
 }
 
 
@@ -85,6 +85,12 @@ def test_every_setting_is_read() -> None:
         ("SLACK_APP_TOKEN", "xoxb-wrong-kind", "SLACK_APP_TOKEN is malformed"),
         ("NOTION_TOKEN", "abc", "NOTION_TOKEN is malformed"),
         ("NOTION_POSTMORTEM_DATABASE_ID", "  ", "NOTION_POSTMORTEM_DATABASE_ID is missing"),
+        (
+            "NOTION_POSTMORTEM_DATABASE_ID",
+            "not-a-uuid",
+            "NOTION_POSTMORTEM_DATABASE_ID is malformed",
+        ),
+        ("NOTION_API_BASE_URL", "https://api.notion.com/v1", "NOTION_API_BASE_URL is malformed"),
         ("DATABASE_URL", "mysql://x", "DATABASE_URL is malformed"),
         ("INCIDENT_PREFIX", "INC-", "INCIDENT_PREFIX is malformed"),
         ("INCIDENT_NUMBER_START", "0", "INCIDENT_NUMBER_START is malformed"),
@@ -164,3 +170,28 @@ def test_a_database_url_without_a_database_exits_2_with_one_line(tmp_path: Path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("firebreak: DATABASE_URL doesn't work")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "2f1ad7f2a4b34bd3a7b2c1d0e9f8a7b6",
+        "2F1AD7F2-A4B3-4BD3-A7B2-C1D0E9F8A7B6",
+        "https://www.notion.so/acme/Postmortems-2f1ad7f2a4b34bd3a7b2c1d0e9f8a7b6?v=0123456789abcdef0123456789abcdef",
+        "https://app.notion.com/p/2f1ad7f2a4b34bd3a7b2c1d0e9f8a7b6",
+    ],
+)
+def test_the_database_id_may_be_given_as_its_link(given: str) -> None:
+    settings = load_settings({**GOOD, "NOTION_POSTMORTEM_DATABASE_ID": given}, dotenv_path=None)
+    assert settings.notion_postmortem_database_id == "2f1ad7f2-a4b3-4bd3-a7b2-c1d0e9f8a7b6"
+
+
+def test_a_setting_name_nearly_ours_is_warned_about_with_the_right_one() -> None:
+    warnings = misspelt_settings(
+        {**GOOD, "INCIDENT_PREFX": "OPS", "SLACK_BOT_TOKN": "xoxb-1", "HOME": "/root"},
+        dotenv_path=None,
+    )
+    assert warnings == [
+        "INCIDENT_PREFX is not a Firebreak setting; did you mean INCIDENT_PREFIX?",
+        "SLACK_BOT_TOKN is not a Firebreak setting; did you mean SLACK_BOT_TOKEN?",
+    ]

@@ -17,7 +17,7 @@ BASE = {
     "SLACK_BOT_TOKEN": "xoxb-1",
     "SLACK_APP_TOKEN": "xapp-1",
     "NOTION_TOKEN": "ntn_1",
-    "NOTION_POSTMORTEM_DATABASE_ID": "db1",
+    "NOTION_POSTMORTEM_DATABASE_ID": "2f1ad7f2a4b34bd3a7b2c1d0e9f8a7b6",
 }
 LLM = {"LLM_BASE_URL": "http://127.0.0.1:9/v1", "LLM_API_KEY": "sk-1", "LLM_MODEL": "m"}
 
