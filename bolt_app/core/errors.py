@@ -18,6 +18,9 @@ class FirebreakError(Exception):
     #: The work did part of its job and running it again later finishes it: an inbox row
     #: that fails so is released for another try instead of being marked done.
     retry_later = False
+    #: False for a failure the person was already told about (a retry failing the same
+    #: way): the job runner then only logs it.
+    worth_saying = True
 
 
 class UsageError(FirebreakError):

@@ -338,6 +338,11 @@ class IncidentService:
         report.append(("Intro message", OUTCOME_WORDS[intro.outcome]))
         return report
 
+    def channel_attempted(self, incident: Incident) -> bool:
+        """Whether a create of the incident's channel was tried before (and failed, if
+        the incident has no channel yet)."""
+        return bool(self.store.attempts(int(incident.id), ArtifactKind.SLACK_CHANNEL))
+
     def refresh(self, incident: Incident) -> Incident:
         fresh = self.store.get_incident(int(incident.id))
         return fresh if fresh is not None else incident

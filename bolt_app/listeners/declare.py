@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from bolt_app.adapters.slack import Channel
+from bolt_app.adapters.slack import Channel, SlackError
 from bolt_app.core.domain import DEFAULT_SEVERITY
+from bolt_app.core.errors import FirebreakError
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.formats.slack_text import for_message, readable
 from bolt_app.incidents.service import REPEAT_DECLARE_WINDOW, clean_title, is_repeat
@@ -95,6 +96,10 @@ def declare_and_tell(
     )
     label = incidents.label(incident)
     repeat = is_repeat(incident, request_key)
+    # The channel was tried before this run: this is a retry after a failure the
+    # declarer was told about (or after a crash), so the answer is the follow-up, even
+    # if the reconciler made the channel in between.
+    retried = incidents.channel_attempted(incident)
 
     def tell(channel: Channel) -> None:
         if repeat:
@@ -103,10 +108,35 @@ def declare_and_tell(
                 f"To declare another anyway: "
                 f"`/incident declare {NEW_FLAG} {readable(str(incident.title))}`"
             )
+        elif retried:
+            reply(f"{label} is ready: <#{channel.id}>")
         else:
             reply(f"Declared {label}: <#{channel.id}>")
 
-    incidents.set_up(incident, on_channel=tell)
+    try:
+        incidents.set_up(incident, on_channel=tell)
+    except SlackError as error:
+        if incidents.refresh(incident).channel_id is not None:
+            raise
+        raise ChannelNotMade(label, error, told=retried) from error
+
+
+class ChannelNotMade(FirebreakError):
+    """Slack did not create the incident's channel; the declare's row runs again soon."""
+
+    retry_later = True
+
+    def __init__(self, label: str, error: SlackError, *, told: bool = False) -> None:
+        self.worth_saying = not told
+        if error.code in TROUBLE_CODES:
+            why = f"Slack is having trouble, so {label}'s channel isn't made yet"
+        else:
+            why = f"Slack refused to create {label}'s channel (`{error.code}`)"
+        super().__init__(f"{why}; I'll keep trying and tell you here when it's ready.")
+
+
+#: Slack's answers that mean "Slack is unwell", not "Slack says no".
+TROUBLE_CODES = ("connection_error", "unknown_error", "internal_error", "fatal_error")
 
 
 SUBCOMMANDS = (

@@ -60,8 +60,15 @@ def _unanswerable(text: str) -> None:
 
 
 def report_to(reply: Reply) -> Callable[[BaseException], None]:
-    """An `on_error` for background jobs that answers through `reply`."""
-    return lambda error: reply(describe(error))
+    """An `on_error` for background jobs that answers through `reply` (once: a retry
+    failing the way the person was already told is only logged)."""
+
+    def report(error: BaseException) -> None:
+        message = describe(error)
+        if getattr(error, "worth_saying", True):
+            reply(message)
+
+    return report
 
 
 def register(app: App) -> None:

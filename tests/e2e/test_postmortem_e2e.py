@@ -137,10 +137,25 @@ def test_incident_commands_outside_an_incident_channel(bot: Bot, subcommand: str
     assert bot.slack.count("conversations.create") == 0
 
 
-def test_a_slack_failure_reaches_the_declarer(bot: Bot) -> None:
-    bot.slack.inject("conversations.create", error="restricted_action")
-    envelope = bot.command("declare no permission")
-    assert bot.wait_reply(envelope) == "Slack said `restricted_action` to conversations.create"
+def test_a_refused_channel_is_said_and_the_declarer_hears_when_it_is_ready(
+    make_bot: MakeBot,
+) -> None:
+    """Slack refuses conversations.create: the declarer hears why at once, the declare's
+    inbox row runs again (not said twice), and when the channel exists they hear it."""
+    with make_bot(RECONCILE_INTERVAL_SECONDS="0.5") as bot:
+        bot.slack.inject("conversations.create", error="restricted_action", times=2)
+        envelope = bot.command("declare no permission")
+        assert bot.wait_reply(envelope) == (
+            "Slack refused to create INC-1's channel (`restricted_action`); "
+            "I'll keep trying and tell you here when it's ready."
+        )
+        ready = bot.wait_reply(envelope, "INC-1 is ready", timeout=30)
+        channel = bot.slack.channel_by_name("inc-1-no-permission")
+        assert channel is not None and ready == f"INC-1 is ready: <#{channel['id']}>"
+        assert len(bot.replies_to(envelope)) == 2
+        assert [c["name"] for c in bot.slack.channels() if c["name"].startswith("inc-")] == [
+            "inc-1-no-permission"
+        ]
 
 
 def test_a_redelivered_declare_makes_one_incident(bot: Bot) -> None:

@@ -70,7 +70,7 @@ def test_racing_triggers_leave_no_orphan_page(bot: Bot) -> None:
         (
             ("slack", "conversations.create"),
             "reply",
-            "Slack said `restricted_action` to conversations.create",
+            "Slack refused to create INC-1's channel (`restricted_action`)",
         ),
         (("notion", "pages.create"), "channel", "Couldn't create the postmortem page yet: "),
         (("slack", "bookmarks.add"), "channel", "Couldn't bookmark the postmortem page yet: "),
@@ -82,7 +82,7 @@ def test_racing_triggers_leave_no_orphan_page(bot: Bot) -> None:
         (
             ("slack-reset", "conversations.create"),
             "reply",
-            "Slack said `connection_error` to conversations.create",
+            "Slack is having trouble, so INC-1's channel isn't made yet",
         ),
     ],
 )
