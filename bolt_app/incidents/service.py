@@ -442,22 +442,18 @@ class IncidentService:
         return declared_data(self.store, incident).get("description")
 
     def ensure_intro(self, incident: Incident, doc_url: str | None) -> Ensured:
-        """Post the intro message once; its ts is recorded like any artefact."""
+        """Post the intro message once; its ts is recorded like any artefact.
+
+        An intro posted before the page existed ("Postmortem doc: being created") is
+        edited to link the page once it does (the intro records the link it shows).
+        """
         channel_id = str(incident.channel_id)
 
         def post() -> Made:
-            current = self.refresh(incident)  # the state as it is now, not as declared
-            text, body = blocks.intro_message(
-                self.label(current),
-                str(current.title),
-                str(current.severity),
-                str(current.commander),
-                doc_url,
-                self._description(incident),
-            )
-            return Made(self.slack.post_message(channel_id, text, body))
+            text, body = self._intro(incident, doc_url)
+            return Made(self.slack.post_message(channel_id, text, body), None, {"doc": doc_url})
 
-        return ensure_artifact(
+        ensured = ensure_artifact(
             self.store,
             int(incident.id),
             ArtifactKind.INTRO_MESSAGE,
@@ -467,6 +463,36 @@ class IncidentService:
             settle_seconds=SLACK_TIMEOUT_SECONDS,
             what="intro message",
         )
+        shown = (ensured.artifact.data or {}).get("doc")
+        if doc_url is not None and ensured.outcome == "existing" and shown != doc_url:
+            self._link_intro(incident, str(ensured.artifact.external_id), doc_url)
+        return ensured
+
+    def _intro(self, incident: Incident, doc_url: str | None) -> tuple[str, list[Any]]:
+        current = self.refresh(incident)  # the state as it is now, not as declared
+        return blocks.intro_message(
+            self.label(current),
+            str(current.title),
+            str(current.severity),
+            str(current.commander),
+            doc_url,
+            self._description(incident),
+        )
+
+    def _link_intro(self, incident: Incident, ts: str, doc_url: str) -> None:
+        """Edit an intro that still says the page is being created to link it."""
+        with rendering(self.store, "intro", int(incident.id)):
+            text, body = self._intro(incident, doc_url)
+            self.slack.update_message(str(incident.channel_id), ts, text, body)
+            self.store.save_artifact(
+                int(incident.id),
+                ArtifactKind.INTRO_MESSAGE,
+                ts,
+                None,
+                self.clock(),
+                {"doc": doc_url},
+            )
+        log.info("linked the postmortem page in incident %s's intro", incident.id)
 
     def _find_intro(self, incident: Incident, channel_id: str) -> Made | None:
         """After a failed or killed attempt: our message starting `INC-42:` in the channel

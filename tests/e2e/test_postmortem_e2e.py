@@ -222,3 +222,20 @@ def test_a_page_someone_put_away_is_said_and_never_written_into(bot: Bot, how: s
     )
     bot.wait_idle()
     assert bot.notion.count("blocks.children.append") == appends
+
+
+def test_the_intro_links_the_page_once_it_heals(bot: Bot) -> None:
+    """Declared while Notion was down, the intro says the doc is being created; once the
+    reconciler makes the page, the same intro message links it (edited, not reposted)."""
+    bot.notion.inject("pages.create", status=503, times=1)
+    channel = declare(bot)
+    (intro,) = [m for m in bot.slack.messages(channel["id"]) if m["text"].startswith("INC-1:")]
+    assert "Postmortem doc: being created" in str(intro["blocks"])
+    assert bot.reconciler().run_once() == ["INC-1"]
+    page = assert_page_with_template(bot)
+    (edited,) = [m for m in bot.slack.messages(channel["id"]) if m["text"].startswith("INC-1:")]
+    assert edited["ts"] == intro["ts"]
+    assert f"<{page['url']}|Postmortem doc>" in str(edited["blocks"])
+    assert bot.slack.edit_count(channel["id"], intro["ts"]) == 1
+    assert bot.reconciler().run_once() == []  # complete: nothing edited again
+    assert bot.slack.edit_count(channel["id"], intro["ts"]) == 1
