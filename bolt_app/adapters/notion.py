@@ -46,7 +46,7 @@ from notion_client.errors import (
 
 from bolt_app.adapters.pace import Pace
 from bolt_app.core import metrics
-from bolt_app.core.domain import Status
+from bolt_app.core.domain import SEVERITIES, Status
 from bolt_app.core.errors import FirebreakError
 from bolt_app.formats import notion_blocks as nb
 from bolt_app.formats.notion_blocks import Block
@@ -68,6 +68,8 @@ PAGE_SIZE = 100
 
 INCIDENT_PROPERTY = "Incident"
 STATUS_OPTIONS = {status.value: status.option for status in Status}
+#: The Severity options the bot writes.
+SEVERITY_OPTIONS = tuple(str(s) for s in SEVERITIES)
 """Our statuses -> the options of the database's "Status" select property."""
 
 OPTIONAL_PROPERTIES = {
@@ -76,7 +78,17 @@ OPTIONAL_PROPERTIES = {
     "declared": ("Declared", "date"),
     "channel": ("Channel", "url"),
 }
-"""Optional database properties: our field -> (property name, required Notion type)."""
+"""Optional database properties: our field -> (property name, the Notion type
+`notion-setup` makes). Severity and Status may also be Notion's own `status` type."""
+
+#: The types each optional property may have and the bot writes (`select` and `status`
+#: take the same `{"name": …}` value; a status option must exist already).
+WRITABLE_TYPES = {
+    "severity": ("select", "status"),
+    "status": ("select", "status"),
+    "declared": ("date",),
+    "channel": ("url",),
+}
 
 
 # --- values -----------------------------------------------------------------------------------
@@ -126,6 +138,11 @@ class PostmortemSchema:
     status: str | None = None
     declared: str | None = None
     channel: str | None = None
+    #: `select` or `status`: how the value is written (`{type: {"name": …}}`).
+    severity_type: str = "select"
+    status_type: str = "select"
+    #: What the bot can't write, with the fix (`schema_warnings`).
+    warnings: tuple[str, ...] = ()
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -304,8 +321,8 @@ def parse_schema(database_id: str, data_source: dict[str, Any]) -> PostmortemSch
     if title is None:
         raise NotionSchemaError("the postmortem database has no title property")
     optional = {
-        field: _optional_property(props, name, kind)
-        for field, (name, kind) in OPTIONAL_PROPERTIES.items()
+        field: _optional_property(props, name, WRITABLE_TYPES[field])
+        for field, (name, _kind) in OPTIONAL_PROPERTIES.items()
     }
     return PostmortemSchema(
         database_id=database_id,
@@ -313,7 +330,14 @@ def parse_schema(database_id: str, data_source: dict[str, Any]) -> PostmortemSch
         title=title,
         incident=_incident_property(props),
         **optional,
+        severity_type=_type_of(props, optional["severity"]),
+        status_type=_type_of(props, optional["status"]),
+        warnings=tuple(schema_warnings(data_source)),
     )
+
+
+def _type_of(props: dict[str, Any], name: str | None) -> str:
+    return str(props[name].get("type")) if name is not None else "select"
 
 
 def _find_property(props: dict[str, Any], wanted: str) -> str | None:
@@ -338,24 +362,46 @@ def _incident_property(props: dict[str, Any]) -> str:
     return name
 
 
-def _optional_property(props: dict[str, Any], wanted: str, kind: str) -> str | None:
-    """The property's actual name if it exists with the type we write, else None."""
+def _optional_property(props: dict[str, Any], wanted: str, kinds: tuple[str, ...]) -> str | None:
+    """The property's actual name if it exists with a type we write, else None."""
     name = _find_property(props, wanted)
-    if name is None or props[name].get("type") != kind:
+    if name is None or props[name].get("type") not in kinds:
         return None
     return name
 
 
 def schema_warnings(data_source: dict[str, Any]) -> list[str]:
-    """Optional properties that exist with the wrong type: worth one log line at start-up."""
+    """What in the database the bot can't write, each with its fix: said once at
+    start-up (in the log) and by `check`. A missing property is no warning here."""
     props: dict[str, Any] = data_source.get("properties") or {}
     warnings = []
-    for wanted, kind in OPTIONAL_PROPERTIES.values():
+    for field, (wanted, _made) in OPTIONAL_PROPERTIES.items():
         name = _find_property(props, wanted)
-        actual = props[name].get("type") if name is not None else kind
-        if actual != kind:
-            warnings.append(f'"{name}" is a {actual} property, not {kind}: Firebreak leaves it')
+        if name is None:
+            continue
+        actual = str(props[name].get("type"))
+        kinds = WRITABLE_TYPES[field]
+        if actual not in kinds:
+            allowed = " or ".join(kinds)
+            warnings.append(
+                f'"{name}" is a {actual} property, which Firebreak can\'t write: change it '
+                f"to {allowed} (Firebreak leaves it empty until then)"
+            )
+        elif actual == "status":
+            missing = _missing_status_options(field, props[name])
+            if missing:
+                warnings.append(
+                    f'"{name}" is a Status property without the options '
+                    f"{', '.join(missing)}: add them in Notion (the API can't create "
+                    "status options), or change it to a Select"
+                )
     return warnings
+
+
+def _missing_status_options(field: str, prop: dict[str, Any]) -> list[str]:
+    have = {str(o.get("name")) for o in (prop.get("status") or {}).get("options") or []}
+    wanted = list(STATUS_OPTIONS.values()) if field == "status" else list(SEVERITY_OPTIONS)
+    return [name for name in wanted if name not in have]
 
 
 # --- properties -------------------------------------------------------------------------------
@@ -368,9 +414,9 @@ def build_properties(schema: PostmortemSchema, fields: PostmortemFields) -> dict
         schema.incident: {"rich_text": _rich_property(fields.label)},
     }
     if schema.severity and fields.severity:
-        values[schema.severity] = {"select": {"name": fields.severity}}
+        values[schema.severity] = {schema.severity_type: {"name": fields.severity}}
     if schema.status and fields.status:
-        values[schema.status] = {"select": {"name": status_option(fields.status)}}
+        values[schema.status] = {schema.status_type: {"name": status_option(fields.status)}}
     if schema.declared and fields.declared_at:
         values[schema.declared] = {"date": {"start": iso_utc(fields.declared_at)}}
     if schema.channel and fields.channel_url and nb.utf16_len(fields.channel_url) <= 2000:
@@ -583,9 +629,10 @@ class NotionGateway:
             missing=_DATABASE_MISSING,
             data_source_id=sources[0]["id"],
         )
-        for warning in schema_warnings(source):
+        schema = parse_schema(self._database_id, source)
+        for warning in schema.warnings:
             self._log.warning("Notion postmortem database: %s", warning)
-        return parse_schema(self._database_id, source)
+        return schema
 
     # pages
 

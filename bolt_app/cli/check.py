@@ -199,10 +199,13 @@ def _notion_fix(error: NotionError) -> str:
 
 
 def _optional_properties(schema: PostmortemSchema) -> Iterator[Result]:
-    """Missing optional properties only mean fewer fields are filled in: a warning."""
+    """Missing optional properties only mean fewer fields are filled in: a warning; so
+    does one the bot can't write (its fix in the line)."""
+    for warning in schema.warnings:  # each says its own fix
+        yield Result(WARNING, "Notion postmortem database", warning)
     for field, (name, notion_type) in OPTIONAL_PROPERTIES.items():
         kind = _TYPE_NAMES.get(notion_type, notion_type)
-        if getattr(schema, field) is None:
+        if getattr(schema, field) is None and not any(f'"{name}"' in w for w in schema.warnings):
             yield Result(
                 WARNING,
                 f'Notion property "{name}"',

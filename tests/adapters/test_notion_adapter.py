@@ -183,13 +183,13 @@ def test_parse_schema_custom_title_and_case_insensitive_names() -> None:
 
 
 def test_optional_properties_of_the_wrong_type_are_ignored_and_reported() -> None:
-    source = data_source({**FULL_SCHEMA, "Status": "status", "Channel": "rich_text"})
+    source = data_source({**FULL_SCHEMA, "Status": "checkbox", "Channel": "rich_text"})
     schema = parse_schema("db-1", source)
     assert schema.status is None
     assert schema.channel is None
     warnings = schema_warnings(source)
     assert len(warnings) == 2
-    assert any('"Status" is a status property' in warning for warning in warnings)
+    assert any('"Status" is a checkbox property' in warning for warning in warnings)
 
 
 def test_missing_incident_property_is_a_schema_error_naming_the_fix() -> None:
@@ -833,3 +833,61 @@ def test_the_token_is_never_logged(
         gateway.create_postmortem(FIELDS, [])
     assert caplog.records, "the client logs through our logger"
     assert all(TOKEN not in record.getMessage() for record in caplog.records)
+
+
+def _with(**changed: dict[str, Any]) -> dict[str, Any]:
+    from bolt_app.devkit.fake_notion.fake import default_postmortem_schema
+
+    return {**default_postmortem_schema(), **changed}
+
+
+def test_status_typed_status_and_severity_are_written_as_status(fake: FakeNotion) -> None:
+    """Notion's own `status` type, common in real databases, takes the same names."""
+    names = ["Active", "Mitigated", "Resolved", "Postmortem", "Done", "Canceled"]
+    database_id, _ = fake.add_database(
+        properties=_with(
+            Status={"status": {"options": [{"name": n} for n in names]}},
+            Severity={"status": {"options": [{"name": f"P{i}"} for i in range(5)]}},
+        )
+    )
+    gateway = make_gateway(fake, database_id)
+    try:
+        schema = gateway.schema()
+        assert (schema.status_type, schema.severity_type, schema.warnings) == (
+            "status",
+            "status",
+            (),
+        )
+        page = gateway.create_postmortem(FIELDS, [])
+        props = fake.page(page.id)["properties"]
+        assert props["Status"]["status"]["name"] == "Mitigated"
+        assert props["Severity"]["status"]["name"] == "P1"
+        gateway.update_properties(
+            page.id, PostmortemFields(label="INC-42", title="x", status="resolved", severity="P0")
+        )
+        props = fake.page(page.id)["properties"]
+        assert (props["Status"]["status"]["name"], props["Severity"]["status"]["name"]) == (
+            "Resolved",
+            "P0",
+        )
+    finally:
+        gateway.close()
+
+
+def test_a_property_the_bot_cannot_write_is_said_with_its_fix(fake: FakeNotion) -> None:
+    database_id, _ = fake.add_database(
+        properties=_with(Status={"status": {}}, Severity={"checkbox": {}})
+    )
+    gateway = make_gateway(fake, database_id)
+    try:
+        schema = gateway.schema()
+    finally:
+        gateway.close()
+    assert schema.status is not None and schema.severity is None
+    assert schema.warnings == (
+        '"Severity" is a checkbox property, which Firebreak can\'t write: change it to '
+        "select or status (Firebreak leaves it empty until then)",
+        '"Status" is a Status property without the options Active, Mitigated, Resolved, '
+        "Postmortem, Canceled: add them in Notion (the API can't create status "
+        "options), or change it to a Select",
+    )
