@@ -24,7 +24,7 @@ from typing import Any
 from peewee import fn
 
 from storage import models as m
-from storage.errors import StoreError, StoreUnavailable
+from storage.errors import StoreUnavailable
 from storage.records import InboxRow, naive_utc
 
 #: The most rows one commit carries; more wait for the next.
@@ -144,7 +144,7 @@ class Inbox:
                     row.key: InboxRow.of(row)
                     for row in m.InboxRow.select().where(m.InboxRow.key.in_(keys))
                 }
-        except (StoreError, OSError) as error:
+        except Exception as error:  # every waiter gets it; the writer thread lives on
             for pending in group:
                 pending.error = error
                 pending.done.set()
