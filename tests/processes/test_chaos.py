@@ -80,6 +80,7 @@ class Chaos:
         self.slack, self.notion, self.fleet = slack, notion, fleet
         self.kills = 0
         self.faults = 0
+        self.retyped = 0
 
     def kill_one(self) -> None:
         alive = self.fleet.alive()
@@ -169,7 +170,8 @@ def test_chaos_three_processes_kills_and_faults_leave_every_incident_whole(
     changes = sum(w.step for w in expected.values())
     messages = sum(w.seeded.count for w in expected.values())
     print(
-        f"chaos seed {seed}: {chaos.kills} kills, {chaos.faults} faults; {len(expected)} "
+        f"chaos seed {seed}: {chaos.kills} kills, {chaos.faults} faults, "
+        f"{chaos.retyped} changes retyped; {len(expected)} "
         f"incidents, {changes} acked changes, {messages} messages: all whole"
     )
 
@@ -204,7 +206,10 @@ def _run(chaos: Chaos, store: Store) -> dict[int, Expected]:
                 del declares[envelope]
                 declares[_send(slack, text, user)] = (text, user)
         for incident in store.open_incidents(()):
-            if incident.channel_id and int(incident.number) not in expected:
+            # The declarer acts once they are in the channel, as after clicking the link
+            # (set-up invites them before it posts the intro).
+            ready = store.get_artifact(int(incident.id), ArtifactKind.INTRO_MESSAGE)
+            if ready and int(incident.number) not in expected:
                 expected[int(incident.number)] = Expected(
                     int(incident.number), str(incident.title), str(incident.reporter)
                 )
@@ -222,12 +227,17 @@ def _advance(chaos: Chaos, store: Store, want: Expected, *, allow_new: bool) -> 
     channel = str(incident.channel_id)
     if want.pending is not None:
         envelope, field_name, value = want.pending
-        if slack.gave_up(envelope):  # retype the change
+        applied = getattr(incident, field_name) == value
+        # Slack showed an error, or the bot answered that the change failed (a change
+        # that works says nothing to its typist): the user types it again.
+        refused = not applied and _answered(slack, envelope)
+        if slack.gave_up(envelope) or refused:
             text = PATH[want.step]
             want.pending = (_send(slack, text, want.user, channel), field_name, value)
+            chaos.retyped += 1
             return
         shown = slack.topic(channel) == _topic(incident)
-        if slack.ack(envelope) and getattr(incident, field_name) == value and shown:
+        if slack.ack(envelope) and applied and shown:
             want.pending = None
             setattr(want, field_name, value)
             want.step += 1
@@ -249,6 +259,15 @@ def _advance(chaos: Chaos, store: Store, want: Expected, *, allow_new: bool) -> 
         text = PATH[want.step]
         word, _, value = text.partition(" ")
         want.pending = (_send(slack, text, want.user, channel), word, value)
+
+
+def _answered(slack: FakeSlack, envelope: str) -> bool:
+    """Whether the command got a reply through its response_url (a failure's sentence;
+    "I'll try them again" of a half-done change is not one: it is finished later)."""
+    return any(
+        p.envelope_id == envelope and "try them again" not in str(p.body.get("text", ""))
+        for p in slack.responses
+    )
 
 
 def _topic(incident: Incident) -> str:
