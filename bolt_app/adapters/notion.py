@@ -733,6 +733,17 @@ class NotionGateway:
             return "trashed"
         return "archived" if page.get("is_archived") else "live"
 
+    def restore_page(self, page_id: str) -> None:
+        """Take the page out of Notion's trash (`in_trash: false`), as a person could."""
+        self._call(
+            "restore the postmortem page",
+            self._client.pages.update,
+            idempotent=True,
+            missing=_PAGE_MISSING,
+            page_id=page_id,
+            in_trash=False,
+        )
+
     def update_properties(self, page_id: str, fields: PostmortemFields) -> None:
         """Rewrite the page's properties from ``fields`` (only those the database has)."""
         properties = build_properties(self.schema(), fields)

@@ -99,6 +99,19 @@ class PostmortemService(PageSteps):
             return None
         return PAGE_AWAY.get(self.notion.page_state(str(page.external_id)))
 
+    def restore(self, incident: Incident) -> str | None:
+        """`repair`'s look at a page someone put away: a page in the trash is restored
+        (what `repair` is for); archived or gone is said. None while the page is live."""
+        page = self.store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)
+        if page is None:
+            return None
+        state = self.notion.page_state(str(page.external_id))
+        if state == "trashed":
+            self.notion.restore_page(str(page.external_id))
+            log.info("restored incident %s's postmortem page from Notion's trash", incident.id)
+            return "restored from Notion's trash"
+        return PAGE_AWAY.get(state)
+
     def page_url(self, incident: Incident) -> str | None:
         """The postmortem page's link, or None while it doesn't exist yet."""
         page = self.store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)

@@ -131,6 +131,9 @@ class PageSteps:
     def away(self, incident: Incident) -> str | None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def restore(self, incident: Incident) -> str | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
 
 class AnnounceStep(Protocol):
     """The announcement-channel side of set-up (`announcements.Announcer`)."""
@@ -326,7 +329,7 @@ class IncidentService:
             try:
                 page = self.pages.ensure_page(incident)
                 page_url = page.artifact.url
-                away = self.pages.away(incident) if page.outcome == "existing" else None
+                away = self.pages.restore(incident) if page.outcome == "existing" else None
                 report.append(("Postmortem page", away or OUTCOME_WORDS[page.outcome]))
                 bookmark = self.pages.ensure_bookmark(
                     self.refresh(incident), page.artifact, verify=True

@@ -200,8 +200,9 @@ def test_a_long_notion_rate_limit_at_declaration_is_said_once_and_the_page_follo
 
 @pytest.mark.parametrize("how", ["archived", "trashed"])
 def test_a_page_someone_put_away_is_said_and_never_written_into(bot: Bot, how: str) -> None:
-    """Notion's `is_archived` and `in_trash`: `doc` and `repair` say where the page is,
-    and a dump writes nothing into it and says why."""
+    """Notion's `is_archived` and `in_trash`: `doc` says where the page is, a dump writes
+    nothing into it and says why, and `repair` restores a trashed page (Notion allows
+    `in_trash: false`) but leaves an archived one to the person who archived it."""
     channel = declare(bot)
     page = assert_page_with_template(bot)
     if how == "archived":
@@ -212,8 +213,6 @@ def test_a_page_someone_put_away_is_said_and_never_written_into(bot: Bot, how: s
         where = "is in Notion's trash"
     doc = bot.command("doc", channel_id=channel["id"])
     assert where in bot.wait_reply(doc, where)
-    repair = bot.command("repair", channel_id=channel["id"])
-    assert f"Postmortem page: the postmortem page {where}" in bot.wait_reply(repair, "Channel")
     bot.slack.post(channel["id"], "U0ALICE", "a line that must not land in a put-away page")
     appends = bot.notion.count("blocks.children.append")
     dump = bot.command("dumpslack", channel_id=channel["id"])
@@ -222,6 +221,17 @@ def test_a_page_someone_put_away_is_said_and_never_written_into(bot: Bot, how: s
     )
     bot.wait_idle()
     assert bot.notion.count("blocks.children.append") == appends
+    repair = bot.command("repair", channel_id=channel["id"])
+    said = bot.wait_reply(repair, "Channel")
+    if how == "archived":
+        assert f"Postmortem page: the postmortem page {where}" in said
+        return
+    assert "Postmortem page: restored from Notion's trash" in said
+    assert bot.notion.page(page["id"])["in_trash"] is False
+    again = bot.command("dumpslack", channel_id=channel["id"])
+    assert bot.wait_reply(again, "Transcript up to date").startswith(
+        "Transcript up to date: 1 new message"
+    )
 
 
 def test_the_intro_links_the_page_once_it_heals(bot: Bot) -> None:
