@@ -293,9 +293,7 @@ class Store:
         Only checks which columns change; which values and transitions are allowed is
         the domain's business.  Raises :class:`NotFound` for an unknown id.
         """
-        unknown = set(fields) - UPDATABLE_FIELDS
-        if unknown:
-            raise ValueError(f"update_incident cannot change {', '.join(sorted(unknown))}")
+        _check_updatable("update_incident", fields)
         with self.atomic():
             self._update(incident_id, **fields, updated_at=_utc(now))
             return Incident.of(m.Incident.get_by_id(incident_id))
@@ -318,9 +316,7 @@ class Store:
         `event_for_request` instead of making it twice, and the column's unique index
         refuses a second event for the same command (a `StoreError`).
         """
-        unknown = set(fields) - UPDATABLE_FIELDS
-        if unknown:
-            raise ValueError(f"change_incident cannot change {', '.join(sorted(unknown))}")
+        _check_updatable("change_incident", fields)
         now = _utc(now)
         with self.atomic():
             self._update(incident_id, **fields, updated_at=now)
@@ -834,6 +830,13 @@ class Store:
                 .dicts()
             )
             return [SlackMessage(**_message_record(cast(dict[str, Any], row))) for row in query]
+
+
+def _check_updatable(method: str, fields: dict[str, Any]) -> None:
+    """Only `UPDATABLE_FIELDS` change after a declare; a typo is a bug, said at once."""
+    unknown = set(fields) - UPDATABLE_FIELDS
+    if unknown:
+        raise ValueError(f"{method} cannot change {', '.join(sorted(unknown))}")
 
 
 def _check_fields(fields: dict[str, Any]) -> None:

@@ -699,8 +699,24 @@ class NotionGateway:
 
     def retrieve_page(self, page_id: str) -> NotionPage | None:
         """The page, or None if it is gone: 404, archived or in the trash."""
+        response = self._page_object(page_id)
+        return _page(response) if response is not None and _is_live(response) else None
+
+    def page_state(self, page_id: str) -> PageState:
+        """Where a person left the page: `live`, `trashed` (`in_trash`, or its deprecated
+        alias `archived`), `archived` (`is_archived`) or `gone` (404: deleted, or no
+        longer shared with the integration)."""
+        page = self._page_object(page_id)
+        if page is None:
+            return "gone"
+        if page.get("in_trash") or page.get("archived"):
+            return "trashed"
+        return "archived" if page.get("is_archived") else "live"
+
+    def _page_object(self, page_id: str) -> dict[str, Any] | None:
+        """`GET /v1/pages/{id}`; None on 404."""
         try:
-            response = self._call(
+            page: dict[str, Any] = self._call(
                 "read the postmortem page",
                 self._client.pages.retrieve,
                 idempotent=True,
@@ -711,27 +727,7 @@ class NotionGateway:
             if error.status == 404:
                 return None
             raise
-        return _page(response) if _is_live(response) else None
-
-    def page_state(self, page_id: str) -> PageState:
-        """Where a person left the page: `live`, `trashed` (`in_trash`, or its deprecated
-        alias `archived`), `archived` (`is_archived`) or `gone` (404: deleted, or no
-        longer shared with the integration)."""
-        try:
-            page = self._call(
-                "read the postmortem page",
-                self._client.pages.retrieve,
-                idempotent=True,
-                missing=_PAGE_MISSING,
-                page_id=page_id,
-            )
-        except NotionError as error:
-            if error.status == 404:
-                return "gone"
-            raise
-        if page.get("in_trash") or page.get("archived"):
-            return "trashed"
-        return "archived" if page.get("is_archived") else "live"
+        return page
 
     def restore_page(self, page_id: str) -> None:
         """Take the page out of Notion's trash (`in_trash: false`), as a person could."""

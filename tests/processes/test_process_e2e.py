@@ -25,6 +25,18 @@ def fakes() -> Iterator[tuple[FakeSlack, FakeNotion]]:
         yield slack, notion
 
 
+def run_until_exit(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m bolt_app` with `env`, for a start-up that should end by itself."""
+    return subprocess.run(
+        [sys.executable, "-m", "bolt_app"],
+        cwd=cwd,
+        env={**env, "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def start_bot(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), **env}
     return subprocess.Popen(
@@ -75,14 +87,7 @@ def test_rejected_bot_token_exits_2_with_one_line(
     database_id, _ = notion.add_database()
     slack.revoke_token(slack.bot_token)
     env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db")
-    result = subprocess.run(
-        [sys.executable, "-m", "bolt_app"],
-        cwd=tmp_path,
-        env={**env, "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_until_exit(env, tmp_path)
     assert result.returncode == 2
     assert (
         result.stderr.strip()
@@ -98,14 +103,7 @@ def test_database_without_incident_property_exits_2(
     slack, notion = fakes
     database_id, _ = notion.add_database(properties={"Name": {"title": {}}})
     env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db")
-    result = subprocess.run(
-        [sys.executable, "-m", "bolt_app"],
-        cwd=tmp_path,
-        env={**env, "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_until_exit(env, tmp_path)
     assert result.returncode == 2, result.stderr
     assert "NOTION_POSTMORTEM_DATABASE_ID" in result.stderr
     assert "Incident" in result.stderr
@@ -163,14 +161,7 @@ def test_a_notion_set_up_error_exits_2_with_one_line(
     env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db")
     if token is not None:
         env["NOTION_TOKEN"] = token
-    result = subprocess.run(
-        [sys.executable, "-m", "bolt_app"],
-        cwd=tmp_path,
-        env={**env, "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_until_exit(env, tmp_path)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(expected)
     assert "Traceback" not in result.stderr
@@ -190,14 +181,7 @@ def test_a_malformed_notion_setting_exits_2_at_start_up_with_one_line(
     slack, notion = fakes
     env = bot_environment(slack, notion.base_url, notion.add_database()[0], "sqlite:///f.db")
     env[name] = value
-    result = subprocess.run(
-        [sys.executable, "-m", "bolt_app"],
-        cwd=tmp_path,
-        env={**env, "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_until_exit(env, tmp_path)
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"firebreak: {name} is malformed")
