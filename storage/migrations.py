@@ -32,6 +32,7 @@ from playhouse.migrate import SchemaMigrator, migrate
 from storage.db import ADVISORY_MIGRATIONS, serialized_transaction
 from storage.models import (
     MODELS,
+    ArtifactAttempt,
     BaseModel,
     DumpRequest,
     InboxRow,
@@ -93,11 +94,21 @@ def _v4_inbox(db: Database) -> None:
         )
 
 
+def _v5_attempt_tokens(db: Database) -> None:
+    """The token each artefact attempt writes on what it makes, for adoption."""
+    if "token" not in _columns(db, ArtifactAttempt):
+        migrator = SchemaMigrator.from_database(db)
+        migrate(
+            migrator.add_column(ArtifactAttempt._meta.table_name, "token", ArtifactAttempt.token)
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create tables", _v1_create_tables),
     Migration(2, "dump requests and transcript writes", _v2_dump_requests),
     Migration(3, "captured messages and applied events", _v3_captured_messages),
     Migration(4, "the command inbox", _v4_inbox),
+    Migration(5, "tokens of artefact attempts", _v5_attempt_tokens),
 )
 
 #: The schema version this code expects once start-up has migrated.

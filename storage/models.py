@@ -120,6 +120,9 @@ class ArtifactAttempt(BaseModel):
     kind = CharField(max_length=64)
     started_at = DateTimeField()
     owner = CharField(max_length=255)
+    #: Random, written on what the attempt makes (a page's label link, a message's
+    #: metadata) so adoption recognises this attempt's artefact and no one else's.
+    token = CharField(max_length=64, null=True)
 
     class Meta:
         indexes = ((("incident", "kind"), False),)

@@ -69,6 +69,8 @@ class ArtifactAttempt(Record):
     kind: str
     started_at: datetime
     owner: str
+    #: What the attempt wrote on its artefact (None for attempts made before version 5).
+    token: str | None = None
 
 
 @dataclass(frozen=True)

@@ -261,6 +261,11 @@ class Store:
             return None
         return _maybe(Incident, m.Incident.get_or_none(m.Incident.request_key == request_key))
 
+    def next_number(self, number_start: int) -> int:
+        """The number the next declare would get (start-up compares it with Notion's labels)."""
+        with self.session():
+            return self._next_number(number_start)
+
     @staticmethod
     def _next_number(number_start: int) -> int:
         highest: int | None = m.Incident.select(fn.MAX(m.Incident.number)).scalar()
@@ -411,12 +416,13 @@ class Store:
             ).execute()
 
     def record_attempt(
-        self, incident_id: int, kind: str, now: datetime, owner: str
+        self, incident_id: int, kind: str, now: datetime, owner: str, token: str | None = None
     ) -> ArtifactAttempt:
-        """Note that ``owner`` (e.g. "host:pid") is about to create an artifact."""
+        """Note that ``owner`` (e.g. "host:pid") is about to create an artifact, which it
+        marks with ``token``."""
         with self.atomic():
             row = m.ArtifactAttempt.create(
-                incident=incident_id, kind=kind, started_at=_utc(now), owner=owner
+                incident=incident_id, kind=kind, started_at=_utc(now), owner=owner, token=token
             )
             return ArtifactAttempt.of(row)
 

@@ -28,11 +28,12 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -114,6 +115,8 @@ class PostmortemFields:
     status: str | None = None
     declared_at: datetime | None = None
     channel_url: str | None = None
+    mark: str | None = None
+    """The creating attempt's token, written as the link of the label (`mark_url`)."""
 
     @property
     def page_title(self) -> str:
@@ -407,12 +410,31 @@ def _missing_status_options(field: str, prop: dict[str, Any]) -> list[str]:
 # --- properties -------------------------------------------------------------------------------
 
 
-def build_properties(schema: PostmortemSchema, fields: PostmortemFields) -> dict[str, Any]:
-    """Database property values for ``fields``, only for properties the database has."""
-    values: dict[str, Any] = {
-        schema.title: {"title": _rich_property(fields.page_title)},
-        schema.incident: {"rich_text": _rich_property(fields.label)},
-    }
+#: Notion gives `created_time` to the minute.
+CREATED_TIME_ROUNDING = timedelta(minutes=1)
+
+MARK_BASE = "https://firebreak.invalid/attempt/"
+"""Where a page's mark points: a reserved domain (RFC 2606), so the link goes nowhere."""
+
+
+def mark_url(token: str) -> str:
+    """The link the creating attempt puts on a page's label: it says which attempt of
+    which deployment made the page, which the label alone can't (see `find_postmortem`)."""
+    return f"{MARK_BASE}{token}"
+
+
+def build_properties(
+    schema: PostmortemSchema, fields: PostmortemFields, *, label: bool = True
+) -> dict[str, Any]:
+    """Database property values for ``fields``, only for properties the database has.
+
+    `label=False` leaves the "Incident" property as it is: it never changes after the
+    create, which wrote the label with its mark.
+    """
+    values: dict[str, Any] = {schema.title: {"title": _rich_property(fields.page_title)}}
+    if label:
+        link = mark_url(fields.mark) if fields.mark else None
+        values[schema.incident] = {"rich_text": [nb.text(fields.label, link=link)]}
     if schema.severity and fields.severity:
         values[schema.severity] = {schema.severity_type: {"name": fields.severity}}
     if schema.status and fields.status:
@@ -667,11 +689,18 @@ class NotionGateway:
         except NotionError as error:
             raise NotionPartialWrite(page, error) from error
 
-    def find_postmortem(self, label: str) -> NotionPage | None:
-        """The live page whose "Incident" is ``label``; the oldest if there are several.
+    def find_postmortem(
+        self, label: str, marks: Collection[str], *, unmarked_since: datetime | None = None
+    ) -> NotionPage | None:
+        """The live page labelled ``label`` that one of the attempts ``marks`` made; the
+        oldest if there are several.
 
-        Archived and trashed pages are ignored. Ties on ``created_time`` (Notion rounds it)
-        are broken by id, so every process adopts the same page.
+        A page with the label but none of the marks is someone else's (another deployment,
+        a store that was reset, a person) and never ours. `unmarked_since` is for an
+        attempt made before marks existed: a page without a mark created after that
+        moment (less Notion's rounding of `created_time` to the minute) is taken as its.
+        Archived and trashed pages are ignored. Ties on ``created_time`` are broken by id,
+        so every process adopts the same page.
         """
         schema = self.schema()
         query = {
@@ -685,17 +714,44 @@ class NotionGateway:
             data_source_id=schema.data_source_id,
             **query,
         )
+        since = None
+        if unmarked_since is not None:
+            aware = unmarked_since if unmarked_since.tzinfo else unmarked_since.replace(tzinfo=UTC)
+            since = aware - CREATED_TIME_ROUNDING
         matches = [
             page
             for page in results
             if page.get("object") == "page"
             and _is_live(page)
             and _property_text(page, schema.incident) == label
+            and _made_by(page, schema.incident, marks, since)
         ]
         if not matches:
             return None
         oldest = min(matches, key=lambda page: (page.get("created_time", ""), page["id"]))
         return _page(oldest)
+
+    def label_numbers(self, prefix: str) -> list[int]:
+        """The numbers of the labels ``<prefix>-<n>`` the database's live pages carry,
+        whoever made them: start-up compares them with the store's next number.
+
+        One query per 100 pages with a label of ours (Notion filters on the prefix).
+        """
+        schema = self.schema()
+        pattern = re.compile(rf"{re.escape(prefix)}-(\d+)", re.IGNORECASE)
+        results = self._paginate(
+            "read the postmortem database's labels",
+            self._client.data_sources.query,
+            missing=_DATABASE_MISSING,
+            data_source_id=schema.data_source_id,
+            filter={"property": schema.incident, "rich_text": {"starts_with": f"{prefix}-"}},
+        )
+        numbers = []
+        for page in results:
+            found = pattern.fullmatch(_property_text(page, schema.incident).strip())
+            if page.get("object") == "page" and _is_live(page) and found:
+                numbers.append(int(found.group(1)))
+        return numbers
 
     def retrieve_page(self, page_id: str) -> NotionPage | None:
         """The page, or None if it is gone: 404, archived or in the trash."""
@@ -741,8 +797,9 @@ class NotionGateway:
         )
 
     def update_properties(self, page_id: str, fields: PostmortemFields) -> None:
-        """Rewrite the page's properties from ``fields`` (only those the database has)."""
-        properties = build_properties(self.schema(), fields)
+        """Rewrite the page's properties from ``fields`` (only those the database has),
+        except its label and mark, which the create wrote for good."""
+        properties = build_properties(self.schema(), fields, label=False)
         self._call(
             "update the postmortem page",
             self._client.pages.update,
@@ -958,6 +1015,39 @@ def _is_live(page: dict[str, Any]) -> bool:
     """Not in the trash (`in_trash`, or its deprecated alias `archived`) and not archived
     (`is_archived`): a person put it away, so the bot neither adopts it nor writes to it."""
     return not (page.get("archived") or page.get("in_trash") or page.get("is_archived"))
+
+
+def _property_links(page: dict[str, Any], name: str) -> set[str]:
+    """The links of a rich_text property's items (`href`, or the request shape's link)."""
+    value = (page.get("properties") or {}).get(name) or {}
+    links = set()
+    for item in value.get("rich_text") or []:
+        url = item.get("href") or ((item.get("text") or {}).get("link") or {}).get("url")
+        if url:
+            links.add(str(url))
+    return links
+
+
+def _made_by(
+    page: dict[str, Any], prop: str, marks: Collection[str], since: datetime | None
+) -> bool:
+    """Whether one of the attempts `marks` made the page (see `find_postmortem`)."""
+    links = _property_links(page, prop)
+    if links & {mark_url(mark) for mark in marks}:
+        return True
+    if since is None or links:
+        return False
+    created = _created_time(page)
+    return created is not None and created >= since
+
+
+def _created_time(page: dict[str, Any]) -> datetime | None:
+    raw = str(page.get("created_time") or "")
+    try:
+        created = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return created if created.tzinfo is not None else created.replace(tzinfo=UTC)
 
 
 def _property_text(page: dict[str, Any], name: str) -> str:

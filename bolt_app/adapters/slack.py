@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -21,6 +22,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from bolt_app.core import metrics
 from bolt_app.core.errors import FirebreakError
@@ -76,6 +80,34 @@ def _form(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: Writes a repeat would make twice (a second intro, message or bookmark).
+UNREPEATABLE_WRITES = ("chat.postMessage", "chat.postEphemeral", "bookmarks.add")
+
+
+class SentOnceRetryHandler(ConnectionErrorRetryHandler):
+    """slack_sdk's connection-error retry, except for an unrepeatable write whose request
+    went out: its answer was lost, so Slack may have applied it.
+
+    urllib wraps a failure to connect or send in `URLError`; a reset or a close while
+    waiting for the answer (`ConnectionResetError`, `RemoteDisconnected`) comes bare.
+    The bare kind is not retried for `UNREPEATABLE_WRITES`: the call fails, and the
+    artefact's next attempt finds what it made ("Adoption" in docs/ARCHITECTURE.md).
+    """
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        sent = not isinstance(error, URLError)
+        return not (sent and request.url.rstrip("/").endswith(UNREPEATABLE_WRITES))
+
+
 def build_web_client(token: str, base_url: str) -> WebClient:
     """A WebClient for `base_url` that retries 429 (after `Retry-After`), 5xx and resets.
 
@@ -88,7 +120,7 @@ def build_web_client(token: str, base_url: str) -> WebClient:
         base_url=base_url,
         timeout=SLACK_TIMEOUT_SECONDS,
         retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
+            SentOnceRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=2),
         ],
@@ -204,10 +236,20 @@ class SlackGateway:
         self._call("conversations.setTopic", channel=channel, topic=topic)
 
     def post_message(
-        self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> str:
+        """Post as the bot; `metadata` (`event_type`, `event_payload`) is invisible to
+        people and read back by `recent_messages`, which is how we recognise our posts."""
         data = self._call(
-            "chat.postMessage", channel=channel, text=text, **({"blocks": blocks} if blocks else {})
+            "chat.postMessage",
+            channel=channel,
+            text=text,
+            **({"blocks": blocks} if blocks else {}),
+            **({"metadata": metadata} if metadata else {}),
         )
         return str(data["ts"])
 
@@ -241,8 +283,11 @@ class SlackGateway:
         }
 
     def recent_messages(self, channel: str, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest `limit` messages of a channel, newest first (one history page)."""
-        data = self._call("conversations.history", channel=channel, limit=limit)
+        """The newest `limit` messages of a channel, newest first (one history page),
+        with their metadata."""
+        data = self._call(
+            "conversations.history", channel=channel, limit=limit, include_all_metadata=True
+        )
         return list(data.get("messages", []))
 
     def user_name(self, user: str) -> str:

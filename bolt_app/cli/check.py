@@ -26,6 +26,8 @@ from bolt_app.adapters.notion import (
 )
 from bolt_app.adapters.slack import BOT_SCOPES, SLACK_TIMEOUT_SECONDS
 from bolt_app.cli import manifest
+from bolt_app.core.naming import Numbering
+from bolt_app.incidents.postmortem import LabelsTaken
 from bolt_app.runtime.config import ConfigError, Settings, load_settings, misspelt_settings
 from storage import LATEST_SCHEMA_VERSION, StoreError, open_store, parse_url
 
@@ -87,6 +89,7 @@ def run_checks(settings: Settings) -> Iterator[Result]:
         _socket_mode_check,
         _notion_checks,
         _database_checks,
+        _labels_check,
     )
     for check in checks:
         yield from check(settings)
@@ -212,6 +215,47 @@ def _optional_properties(schema: PostmortemSchema) -> Iterator[Result]:
                 f"missing or not a {kind} property, so Firebreak leaves it empty",
                 f'add a {kind} property named "{name}" to fill it in',
             )
+
+
+def _labels_check(settings: Settings) -> Iterator[Result]:
+    """The labels in the database against the store's next number: the bot refuses to
+    declare over a label that is there already (a reset store, another deployment)."""
+    numbering = Numbering(settings.incident_prefix, settings.incident_number_start)
+    gateway = NotionGateway(
+        token=settings.notion_token,
+        base_url=settings.notion_api_base_url,
+        database_id=settings.notion_postmortem_database_id,
+        timeout_s=settings.notion_timeout_seconds,
+    )
+    try:
+        numbers = gateway.label_numbers(numbering.prefix)
+        upcoming = _next_number(settings.database_url, numbering.start)
+    except (NotionError, StoreError, OSError, ValueError):
+        return  # said by the Notion and database checks above
+    finally:
+        gateway.close()
+    what = "incident numbers"
+    if any(number >= upcoming for number in numbers):
+        taken = LabelsTaken(numbering, numbers)
+        yield _failed(
+            what,
+            f"the next declare would be {numbering.label(upcoming)}, and {taken.user_message}",
+            "do one of those; until then Firebreak refuses to declare (other commands work)",
+        )
+    else:
+        yield _ok(what, f"the next declare is {numbering.label(upcoming)}, unused in Notion")
+
+
+def _next_number(url: str, start: int) -> int:
+    """The store's next number; `start` for a database the bot hasn't made yet."""
+    config = parse_url(url)
+    if config.backend == "sqlite" and not config.is_memory and not os.path.exists(config.database):
+        return start
+    store = open_store(url, migrate=False)
+    try:
+        return store.next_number(start) if store.schema_version() > 0 else start
+    finally:
+        store.close()
 
 
 # --- database ---------------------------------------------------------------------------

@@ -53,3 +53,11 @@ class ConfigError(Exception):
     def __init__(self, variable: str, problem: str) -> None:
         super().__init__(f"{variable} {problem}")
         self.variable = variable
+
+
+class DeclaresRefused(FirebreakError):
+    """This process declares nothing until the operator fixes its set-up (the reason
+    says what and how); everything else keeps working."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Nothing was declared: {reason}.")

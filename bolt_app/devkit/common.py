@@ -83,8 +83,8 @@ class Fault:
 
     ``drop_response`` is the fault exactly-once protocols are tested against:
     the request is applied as normal, but its answer is never sent, so the
-    client times out not knowing that its write happened. FakeNotion implements
-    it; FakeSlack's ``inject`` does not offer it.
+    client times out not knowing that its write happened. FakeNotion holds the
+    connection until the client gives up; FakeSlack resets it after applying.
     """
 
     status: int | None = None

@@ -8,7 +8,7 @@ connects in Socket Mode, and tears everything down quickly afterwards.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,11 +97,17 @@ class Bot:
 
 
 @contextlib.contextmanager
-def running_bot(database_url: str, **env: str) -> Iterator[Bot]:
+def running_bot(
+    database_url: str, *, seed: Callable[[FakeNotion, str], None] | None = None, **env: str
+) -> Iterator[Bot]:
+    """The bot, started on fresh fakes; `seed(notion, data_source_id)` fills the Notion
+    database first (what an earlier deployment left there)."""
     with FakeSlack() as slack, FakeNotion() as notion:
         slack.add_user("U0ALICE", "alice", real_name="Alice Adams", display_name="alice")
         slack.add_user("U0BOB", "bob", real_name="Bob Brown", display_name="bob")
         database_id, data_source_id = notion.add_database()
+        if seed is not None:
+            seed(notion, data_source_id)
         settings = load_settings(
             bot_environment(slack, notion.base_url, database_id, database_url, **env),
             dotenv_path=None,

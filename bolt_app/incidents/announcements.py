@@ -12,14 +12,16 @@ Private incidents are never announced: their name alone may say too much.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from bolt_app.adapters.slack import SLACK_TIMEOUT_SECONDS, SlackGateway
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import ArtifactKind
 from bolt_app.core.naming import Numbering
 from bolt_app.formats import slack_blocks as blocks
+from bolt_app.incidents import marks
 from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact, rendering
-from storage import Incident, Store
+from storage import ArtifactAttempt, Incident, Store
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,8 @@ class Announcer:
             self.store,
             incident_id,
             ArtifactKind.ANNOUNCEMENT,
-            create=lambda: self._post(incident_id),
-            find=lambda: self._find(incident),
+            create=lambda token: self._post(incident_id, token),
+            find=lambda earlier: self._find(incident, earlier),
             clock=self.clock,
             settle_seconds=SLACK_TIMEOUT_SECONDS,
             what="announcement",
@@ -84,19 +86,25 @@ class Announcer:
                 self.channel_id, str(ensured.artifact.external_id), text, body
             )
 
-    def _post(self, incident_id: int) -> Made:
-        text, body = self._render(self._current(incident_id))
-        return Made(self.slack.post_message(self.channel_id, text, body))
+    def _post(self, incident_id: int, token: str) -> Made:
+        incident = self._current(incident_id)
+        text, body = self._render(incident)
+        mark = marks.message_metadata(
+            "announcement", self.numbering.label(int(incident.number)), token
+        )
+        return Made(self.slack.post_message(self.channel_id, text, body, mark))
 
-    def _find(self, incident: Incident) -> Made | None:
-        """After a failed attempt: adopt our message for this label, if it was posted."""
-        prefix = f"{self.numbering.label(int(incident.number))}:"
-        for message in self.slack.recent_messages(self.channel_id, ADOPT_SCAN_MESSAGES):
-            if message.get("user") == self.slack.bot_user_id and str(
-                message.get("text", "")
-            ).startswith(prefix):
-                return Made(str(message["ts"]))
-        return None
+    def _find(self, incident: Incident, earlier: Sequence[ArtifactAttempt]) -> Made | None:
+        """After a failed attempt: adopt the announcement it posted, recognised by the
+        token in its metadata, so another deployment's `INC-42` in the same channel is
+        never taken for ours."""
+        ts = marks.marked_message(
+            self.slack.recent_messages(self.channel_id, ADOPT_SCAN_MESSAGES),
+            author=self.slack.bot_user_id,
+            earlier=earlier,
+            label=self.numbering.label(int(incident.number)),
+        )
+        return Made(ts) if ts is not None else None
 
     def _current(self, incident_id: int) -> Incident:
         incident = self.store.get_incident(incident_id)

@@ -9,7 +9,12 @@ is made through `ensure_artifact`:
 2. take `store.lock("<kind>:<incident id>")`, held across the external call, and look again;
 3. only if an earlier attempt left no row, ask `find` to adopt what that attempt made
    (after waiting until its request can no longer land: "Settling after a crash");
-4. record this attempt, then `create`, then save the row in one short transaction.
+4. record this attempt with a random token, then `create` (which writes the token on
+   what it makes, where the artefact can carry one), then save the row.
+
+`find` is given the earlier attempts, so it adopts only what carries one of their
+tokens: a page or message with the same label from another deployment, or from before
+the store was reset, is never taken over ("Adoption" in docs/ARCHITECTURE.md).
 
 A row exists only once the artefact exists, so there are no placeholders to clean up,
 and the only wait is for the lock itself.
@@ -20,8 +25,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +38,7 @@ from bolt_app.core import metrics
 from bolt_app.core.clock import Clock
 from bolt_app.core.domain import Outcome
 from bolt_app.core.errors import FirebreakError, StillWorking
-from storage import Artifact, LockTimeout, Store
+from storage import Artifact, ArtifactAttempt, LockTimeout, Store
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +69,8 @@ def ensure_artifact(
     incident_id: int,
     kind: str,
     *,
-    create: Callable[[], Made],
-    find: Callable[[], Made | None],
+    create: Callable[[str], Made],
+    find: Callable[[Sequence[ArtifactAttempt]], Made | None],
     clock: Clock,
     settle_seconds: float = 0.0,
     lock_wait: float = LOCK_WAIT_SECONDS,
@@ -126,8 +133,8 @@ def _ensure_locked(
     store: Store,
     incident_id: int,
     kind: str,
-    create: Callable[[], Made],
-    find: Callable[[], Made | None],
+    create: Callable[[str], Made],
+    find: Callable[[Sequence[ArtifactAttempt]], Made | None],
     clock: Clock,
     settle_seconds: float,
 ) -> Ensured:
@@ -138,10 +145,20 @@ def _ensure_locked(
     found: Made | None = None
     earlier = store.attempts(incident_id, kind)
     if earlier:
-        wait_until_settled(earlier[-1].started_at + timedelta(seconds=settle_seconds), clock)
-        found = find()
-    store.record_attempt(incident_id, kind, clock(), OWNER)
-    made = found if found is not None else create()
+        in_flight = [a.started_at for a in earlier if a.token not in _ANSWERED]
+        if in_flight:
+            wait_until_settled(max(in_flight) + timedelta(seconds=settle_seconds), clock)
+        found = find(earlier)
+    token = uuid.uuid4().hex
+    store.record_attempt(incident_id, kind, clock(), OWNER, token)
+    if found is not None:
+        made = found
+    else:
+        try:
+            made = create(token)
+        except BaseException:
+            _answered(token)
+            raise
     artifact = store.save_artifact(
         incident_id, kind, made.external_id, made.url, clock(), made.data
     )
@@ -149,6 +166,21 @@ def _ensure_locked(
     log.info("%s for incident %s %s: %s", kind, incident_id, outcome, made.external_id)
     metrics.ARTIFACTS.labels(kind, outcome).inc()
     return Ensured(artifact, outcome)
+
+
+#: Tokens of this process's attempts whose create failed: the call came back (an error,
+#: a reset, our own timeout), so nothing of theirs is still on the wire and adopting
+#: after them needs no settle wait. Bounded, since only failures are kept.
+_ANSWERED: set[str] = set()
+_ANSWERED_MAX = 10_000
+_answered_lock = threading.Lock()
+
+
+def _answered(token: str) -> None:
+    with _answered_lock:
+        if len(_ANSWERED) >= _ANSWERED_MAX:
+            _ANSWERED.clear()  # only costs settle waits
+        _ANSWERED.add(token)
 
 
 def wait_until_settled(deadline: datetime, clock: Clock) -> None:

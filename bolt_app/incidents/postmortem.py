@@ -10,7 +10,9 @@ repair, so a bookmark a user removed comes back.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Sequence
 
 from bolt_app.adapters.notion import (
     RATE_LIMITED,
@@ -26,9 +28,10 @@ from bolt_app.core.errors import FirebreakError
 from bolt_app.core.naming import Numbering, channel_name
 from bolt_app.formats.slack_text import readable, sluggable
 from bolt_app.formats.template import render_template
+from bolt_app.incidents import marks
 from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact, holding, rendering
 from bolt_app.incidents.service import PageSteps, PostmortemFailure, declared_data
-from storage import Artifact, Incident, Store
+from storage import Artifact, ArtifactAttempt, Incident, Store
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,25 @@ class PageAway(FirebreakError):
 
     def __init__(self, where: str) -> None:
         super().__init__(f"Nothing was written: {where}.")
+
+
+class LabelsTaken(FirebreakError):
+    """The Notion database has labels this store would hand out again.
+
+    A reset store, or a second deployment on the same database: declaring now would make
+    a second `INC-1` beside the first. Found at start-up and by `check`; every declare
+    is refused with this sentence until the operator fixes it (see "Adoption").
+    """
+
+    def __init__(self, numbering: Numbering, numbers: Sequence[int]) -> None:
+        low, high = min(numbers), max(numbers)
+        have = numbering.label(low)
+        if high != low:
+            have += f"…{numbering.label(high)}"
+        super().__init__(
+            f"the Notion database already has {have}; point DATABASE_URL at the old store "
+            f"or set INCIDENT_NUMBER_START={high + 1}"
+        )
 
 
 class PostmortemService(PageSteps):
@@ -82,12 +104,20 @@ class PostmortemService(PageSteps):
             self.store,
             int(incident.id),
             ArtifactKind.NOTION_POSTMORTEM,
-            create=lambda: self._create_page(incident),
-            find=lambda: self._adopt_page(incident, label),
+            create=lambda token: self._create_page(incident, token),
+            find=lambda earlier: self._adopt_page(incident, label, earlier),
             clock=self.clock,
             settle_seconds=self.notion.timeout_s,
             what="postmortem page",
         )
+
+    def taken_labels(self) -> LabelsTaken | None:
+        """Whether the database already has a label at or above the store's next number."""
+        numbers = self.notion.label_numbers(self.numbering.prefix)
+        upcoming = self.store.next_number(self.numbering.start)
+        if any(number >= upcoming for number in numbers):
+            return LabelsTaken(self.numbering, numbers)
+        return None
 
     def away(self, incident: Incident) -> str | None:
         """Where a person put the page, as a sentence; None while it is live or not made.
@@ -130,9 +160,10 @@ class PostmortemService(PageSteps):
             else None,
         )
 
-    def _create_page(self, incident: Incident) -> Made:
+    def _create_page(self, incident: Incident, token: str) -> Made:
         blocks = render_template(self.template, self._placeholders(incident))
-        page = self.notion.create_postmortem(self.fields(incident), blocks)
+        fields = dataclasses.replace(self.fields(incident), mark=token)
+        page = self.notion.create_postmortem(fields, blocks)
         return Made(page.id, page.url)
 
     def link_channel(self, incident: Incident, page: Artifact) -> None:
@@ -145,9 +176,16 @@ class PostmortemService(PageSteps):
             current = self.store.get_incident(int(incident.id)) or incident
             self.notion.update_properties(str(page.external_id), self.fields(current))
 
-    def _adopt_page(self, incident: Incident, label: str) -> Made | None:
-        """Adopt the page an earlier attempt made, finishing its template if cut short."""
-        page = self.notion.find_postmortem(label)
+    def _adopt_page(
+        self, incident: Incident, label: str, earlier: Sequence[ArtifactAttempt]
+    ) -> Made | None:
+        """Adopt the page an earlier attempt made (it carries that attempt's mark),
+        finishing its template if cut short. Another page with the same label, an old
+        incident's postmortem say, is never touched."""
+        legacy = [a.started_at for a in earlier if not a.token]
+        page = self.notion.find_postmortem(
+            label, marks.tokens(earlier), unmarked_since=min(legacy) if legacy else None
+        )
         if page is None:
             return None
         blocks = render_template(self.template, self._placeholders(incident))
@@ -186,8 +224,8 @@ class PostmortemService(PageSteps):
             self.store,
             int(incident.id),
             ArtifactKind.BOOKMARK_POSTMORTEM,
-            create=lambda: Made(self.slack.add_bookmark(channel, BOOKMARK_TITLE, url), url),
-            find=lambda: self._find_bookmark(channel, url),
+            create=lambda _token: Made(self.slack.add_bookmark(channel, BOOKMARK_TITLE, url), url),
+            find=lambda _earlier: self._find_bookmark(channel, url),
             clock=self.clock,
             what="postmortem bookmark",
         )

@@ -9,7 +9,7 @@ can run them again without making anything twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,12 +27,13 @@ from bolt_app.core.domain import (
     Severity,
     parse_severity,
 )
-from bolt_app.core.errors import FirebreakError, UsageError
+from bolt_app.core.errors import DeclaresRefused, FirebreakError, UsageError
 from bolt_app.core.naming import Numbering, channel_name
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.formats.slack_text import sluggable
+from bolt_app.incidents import marks
 from bolt_app.incidents.artifacts import Ensured, Made, ensure_artifact, rendering
-from storage import Artifact, Incident, Store
+from storage import Artifact, ArtifactAttempt, Incident, Store
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,13 @@ class IncidentService:
         self.parallel = parallel
         self.pages = pages
         self.announcer = announcer
+        #: Why this process may not declare (start-up found it), or None.
+        self.refusal: str | None = None
+
+    def declarable(self) -> None:
+        """Raise `DeclaresRefused` while start-up found a reason not to declare."""
+        if self.refusal is not None:
+            raise DeclaresRefused(self.refusal)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -358,8 +366,8 @@ class IncidentService:
             self.store,
             int(incident.id),
             ArtifactKind.SLACK_CHANNEL,
-            create=lambda: self._create_channel(incident),
-            find=lambda: self._find_own_channel(incident),
+            create=lambda _token: self._create_channel(incident),
+            find=lambda _earlier: self._find_own_channel(incident),
             clock=self.clock,
             what="incident channel",
         )
@@ -452,16 +460,18 @@ class IncidentService:
         """
         channel_id = str(incident.channel_id)
 
-        def post() -> Made:
+        def post(token: str) -> Made:
             text, body = self._intro(incident, doc_url)
-            return Made(self.slack.post_message(channel_id, text, body), None, {"doc": doc_url})
+            mark = marks.message_metadata("intro", self.label(incident), token)
+            ts = self.slack.post_message(channel_id, text, body, mark)
+            return Made(ts, None, {"doc": doc_url})
 
         ensured = ensure_artifact(
             self.store,
             int(incident.id),
             ArtifactKind.INTRO_MESSAGE,
             create=post,
-            find=lambda: self._find_intro(incident, channel_id),
+            find=lambda earlier: self._find_intro(incident, channel_id, earlier),
             clock=self.clock,
             settle_seconds=SLACK_TIMEOUT_SECONDS,
             what="intro message",
@@ -497,13 +507,15 @@ class IncidentService:
             )
         log.info("linked the postmortem page in incident %s's intro", incident.id)
 
-    def _find_intro(self, incident: Incident, channel_id: str) -> Made | None:
-        """After a failed or killed attempt: our message starting `INC-42:` in the channel
-        (the intro is the only one; change messages start with the person's mention)."""
-        prefix = f"{self.label(incident)}:"
-        for message in self.slack.recent_messages(channel_id, INTRO_SCAN_MESSAGES):
-            if message.get("user") == self.slack.bot_user_id and str(
-                message.get("text", "")
-            ).startswith(prefix):
-                return Made(str(message["ts"]))
-        return None
+    def _find_intro(
+        self, incident: Incident, channel_id: str, earlier: Sequence[ArtifactAttempt]
+    ) -> Made | None:
+        """After a failed or killed attempt: the intro that attempt posted, recognised by
+        the token in its metadata (see `marks`)."""
+        ts = marks.marked_message(
+            self.slack.recent_messages(channel_id, INTRO_SCAN_MESSAGES),
+            author=self.slack.bot_user_id,
+            earlier=earlier,
+            label=self.label(incident),
+        )
+        return Made(ts) if ts is not None else None

@@ -16,7 +16,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bolt_app.core.errors import UsageError
+from bolt_app.core.errors import FirebreakError
 from bolt_app.listeners import declare, dump, lifecycle, repair
 from bolt_app.listeners.dispatch import dispatch
 from bolt_app.listeners.errors import ephemeral
@@ -72,7 +72,8 @@ def register(app: App, services: Services) -> None:
         inv = Invocation.from_body(body, args)
         try:
             ack_text = sub.prepare(inv)
-        except UsageError as error:
+            sub.allowed(services)
+        except FirebreakError as error:  # a usage error, or declares refused
             ack(text=error.user_message)
             return
         if ack_text is None and sub.form is not None:

@@ -147,5 +147,6 @@ SUBCOMMANDS = (
         Anywhere(_declare, durable=True),
         prepare=_prepare,
         form=_form,
+        allowed=lambda services: services.incidents.declarable(),
     ),
 )

@@ -112,3 +112,6 @@ class Subcommand:
     prepare: Callable[[Invocation], str | None] = no_check
     #: A modal to open instead, when `prepare` found nothing to run (`declare` alone).
     form: Callable[[Invocation], dict[str, Any]] | None = None
+    #: Checks the process may run it at all, before the ack and without I/O; raises a
+    #: FirebreakError whose message then is the ack (declares refused at start-up).
+    allowed: Callable[[Services], None] = lambda _services: None

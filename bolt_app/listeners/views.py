@@ -12,7 +12,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bolt_app.core.domain import DEFAULT_SEVERITY
-from bolt_app.core.errors import UsageError
+from bolt_app.core.errors import FirebreakError, UsageError
 from bolt_app.formats import slack_blocks as blocks
 from bolt_app.incidents.service import clean_severity, clean_title
 from bolt_app.listeners.declare import declare_and_tell
@@ -76,6 +76,11 @@ def register(app: App, services: Services) -> None:
         errors = _form_errors(title, severity)
         if errors:
             ack(response_action="errors", errors=errors)
+            return
+        try:
+            services.incidents.declarable()
+        except FirebreakError as error:  # the form stays open, saying why
+            ack(response_action="errors", errors={blocks.TITLE_BLOCK: error.user_message})
             return
         user_id = body["user"]["id"]
         description = _value(values, blocks.DESCRIPTION_BLOCK, blocks.DESCRIPTION_ACTION)

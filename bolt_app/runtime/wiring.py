@@ -233,7 +233,8 @@ def start_bot(settings: Settings, *, store: Store | None = None) -> BotProcess:
         raise StartupError(f"DATABASE_URL doesn't work: {error}") from None
     try:
         _check_slack_token(services)
-        _check_notion_schema(services)
+        if _check_notion_schema(services):
+            _check_labels(services)
         app = build_app(services, client)
         runner = SocketRunner(app, settings.slack_app_token)
         envelope_log.attach(runner.client, app, services)
@@ -267,9 +268,10 @@ def _check_slack_token(services: Services) -> None:
         raise StartupError(f"SLACK_BOT_TOKEN was not accepted by Slack ({error.code})") from None
 
 
-def _check_notion_schema(services: Services) -> None:
+def _check_notion_schema(services: Services) -> bool:
     """A bad token, an unshared database or missing properties are set-up errors; an
-    outage is not (the reconciler creates the pages once Notion answers)."""
+    outage is not (the reconciler creates the pages once Notion answers). True when
+    Notion answered."""
     try:
         services.notion.schema()
     except NotionSchemaError as error:
@@ -281,3 +283,19 @@ def _check_notion_schema(services: Services) -> None:
         log.warning(
             "Notion is not answering yet (%s); pages will be created when it does", error.reason
         )
+        return False
+    return True
+
+
+def _check_labels(services: Services) -> None:
+    """Labels at or above the next number in the database (a reset store, another
+    deployment): every declare is refused with the fix, and this says it once. The
+    bot still runs, for the incidents it has (see "Adoption" in docs/ARCHITECTURE.md)."""
+    try:
+        taken = services.postmortem.taken_labels()
+    except NotionError as error:
+        log.warning("couldn't read the postmortem database's labels (%s)", error.reason)
+        return
+    if taken is not None:
+        services.incidents.refusal = taken.user_message
+        log.error("declares are refused: %s", taken.user_message)

@@ -6,6 +6,7 @@ wire (one POST per create, chunk sizes, properties) and how real client errors m
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -31,6 +32,7 @@ from bolt_app.adapters.notion import (
     build_properties,
     chunk_blocks,
     iso_utc,
+    mark_url,
     parse_schema,
     plan_block,
     schema_warnings,
@@ -372,6 +374,7 @@ VALUES = {
     "channel": "https://example.slack.com/archives/C1",
     "declared_at": "2025-01-02 03:04 UTC",
 }
+MARK = "a1" * 16
 FIELDS = PostmortemFields(
     label="INC-42",
     title="Checkout is down",
@@ -379,6 +382,7 @@ FIELDS = PostmortemFields(
     status="mitigated",
     declared_at=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
     channel_url="https://example.slack.com/archives/C1",
+    mark=MARK,
 )
 
 
@@ -653,7 +657,7 @@ def test_an_unanswered_create_times_out_and_the_page_can_be_adopted(
     stored = fake.pages(database[1])
     assert len(stored) == 1, "Notion applied the create although we never heard back"
 
-    adopted = gateway.find_postmortem("INC-42")  # what the next attempt does
+    adopted = gateway.find_postmortem("INC-42", {MARK})  # what the next attempt does
     assert adopted is not None and adopted.id == stored[0]["id"]
     assert adopted.url == stored[0]["url"]
 
@@ -667,7 +671,7 @@ def test_a_reset_connection_on_create_is_ambiguous_and_nothing_is_adopted(
         gateway.create_postmortem(FIELDS, paragraphs(3))
     assert fake.count("pages.create") == 1
     assert fake.pages(database[1]) == []
-    assert gateway.find_postmortem("INC-42") is None
+    assert gateway.find_postmortem("INC-42", {MARK}) is None
 
 
 def test_a_failed_append_after_create_carries_the_page_and_can_be_resumed(
@@ -701,12 +705,33 @@ def raw_client(fake: FakeNotion) -> Client:
     return Client(auth=TOKEN, base_url=fake.base_url, logger=logging.getLogger("raw"))
 
 
-def test_find_postmortem_by_label(fake: FakeNotion, gateway: NotionGateway, clock: Clock) -> None:
-    other = gateway.create_postmortem(PostmortemFields(label="INC-420", title="other"), [])
+def test_find_postmortem_by_label_and_mark(
+    fake: FakeNotion, gateway: NotionGateway, clock: Clock
+) -> None:
+    other = gateway.create_postmortem(
+        PostmortemFields(label="INC-420", title="other", mark="b2" * 16), []
+    )
     page = gateway.create_postmortem(FIELDS, [])
-    assert gateway.find_postmortem("INC-42") == page
-    assert gateway.find_postmortem("INC-420") == other
-    assert gateway.find_postmortem("INC-4") is None
+    assert gateway.find_postmortem("INC-42", {MARK, "c3" * 16}) == page
+    assert gateway.find_postmortem("INC-420", {"b2" * 16}) == other
+    assert gateway.find_postmortem("INC-4", {MARK}) is None
+
+
+def test_a_page_with_our_label_but_not_our_mark_is_never_adopted(
+    fake: FakeNotion, gateway: NotionGateway, clock: Clock
+) -> None:
+    """Last March's INC-42 (a reset store, another deployment on the same database)."""
+    old = gateway.create_postmortem(dataclasses.replace(FIELDS, mark="0d" * 16), [])
+    human = gateway.create_postmortem(dataclasses.replace(FIELDS, mark=None), [])
+    assert gateway.find_postmortem("INC-42", {MARK}) is None
+    stored = fake.page(old.id)["properties"]["Incident"]["rich_text"][0]
+    assert stored["plain_text"] == "INC-42"
+    assert stored["href"] == mark_url("0d" * 16)
+    # An attempt from before marks existed: only an unmarked page made after it.
+    started = datetime.fromisoformat(fake.page(human.id)["created_time"].replace("Z", "+00:00"))
+    assert gateway.find_postmortem("INC-42", set(), unmarked_since=started) == human
+    later = started + timedelta(minutes=5)
+    assert gateway.find_postmortem("INC-42", set(), unmarked_since=later) is None
 
 
 def test_find_postmortem_prefers_the_oldest_and_ignores_trashed(
@@ -715,12 +740,12 @@ def test_find_postmortem_prefers_the_oldest_and_ignores_trashed(
     first = gateway.create_postmortem(FIELDS, [])
     clock.advance()
     second = gateway.create_postmortem(FIELDS, [])
-    assert gateway.find_postmortem("INC-42") == first
+    assert gateway.find_postmortem("INC-42", {MARK}) == first
 
     raw_client(fake).pages.update(page_id=first.id, in_trash=True)
-    assert gateway.find_postmortem("INC-42") == second
+    assert gateway.find_postmortem("INC-42", {MARK}) == second
     raw_client(fake).pages.update(page_id=second.id, in_trash=True)
-    assert gateway.find_postmortem("INC-42") is None
+    assert gateway.find_postmortem("INC-42", {MARK}) is None
 
 
 def test_an_archived_page_is_neither_adopted_nor_live(
@@ -731,7 +756,7 @@ def test_an_archived_page_is_neither_adopted_nor_live(
     fake.archive_page(page.id)
     assert fake.page(page.id)["is_archived"] is True
     assert fake.page(page.id)["in_trash"] is False
-    assert gateway.find_postmortem("INC-42") is None
+    assert gateway.find_postmortem("INC-42", {MARK}) is None
     assert gateway.retrieve_page(page.id) is None
 
 
@@ -742,11 +767,18 @@ def test_find_follows_pagination(fake: FakeNotion, gateway: NotionGateway, clock
             data_source_id=schema.data_source_id,
             properties={
                 "Name": {"title": [{"type": "text", "text": {"content": "dup"}}]},
-                "Incident": {"rich_text": [{"type": "text", "text": {"content": "INC-9"}}]},
+                "Incident": {
+                    "rich_text": [
+                        {
+                            "type": "text",
+                            "text": {"content": "INC-9", "link": {"url": mark_url(MARK)}},
+                        }
+                    ]
+                },
             },
         )
         clock.advance()
-    found = gateway.find_postmortem("INC-9")
+    found = gateway.find_postmortem("INC-9", {MARK})
     assert found is not None
     assert found.id == fake.pages(schema.data_source_id)[0]["id"]
     assert fake.count("data_sources.query") == 2
@@ -771,6 +803,9 @@ def test_update_properties(fake: FakeNotion, gateway: NotionGateway) -> None:
     assert FakeNotion.property_text(stored, "Severity") == "P0"
     assert FakeNotion.property_text(stored, "Status") == "Resolved"
     assert FakeNotion.property_text(stored, "Channel") == FIELDS.channel_url
+    assert stored["properties"]["Incident"]["rich_text"][0]["href"] == mark_url(MARK), (
+        "an update leaves the label and its mark alone"
+    )
 
 
 # --- blocks -------------------------------------------------------------------------------------

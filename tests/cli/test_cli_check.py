@@ -45,7 +45,7 @@ def marks(output: str) -> list[str]:
 def test_a_ready_deployment_passes_every_check(rig: Rig) -> None:
     status, output = rig.run()
     assert status == 0, output
-    assert marks(output) == [check.OK] * 6, output
+    assert marks(output) == [check.OK] * 7, output
     assert "✓ Slack events: subscribe to pin_added, message.channels, message.groups" in output
     assert "fix:" not in output
     assert rig.slack.bot_token not in output and rig.slack.app_token not in output
@@ -121,3 +121,25 @@ def test_the_command_exits_non_zero_on_a_failure(rig: Rig, tmp_path: os.PathLike
     )
     assert done.returncode == 1, done.stderr
     assert "✗ Slack bot scopes: missing users:read" in done.stdout
+
+
+def test_labels_the_database_has_at_or_above_the_next_number_fail(rig: Rig) -> None:
+    """A reset store beside a database with INC-1…INC-40 (or a second deployment on it)."""
+    database_id, data_source_id = rig.notion.add_database()
+    for number in (1, 7, 40):
+        rig.notion.add_page(
+            data_source_id=data_source_id,
+            properties={
+                "Name": {"title": [{"text": {"content": f"INC-{number}: old"}}]},
+                "Incident": {"rich_text": [{"text": {"content": f"INC-{number}"}}]},
+            },
+        )
+    status, output = rig.run(NOTION_POSTMORTEM_DATABASE_ID=database_id)
+    assert status == 1
+    assert (
+        "✗ incident numbers: the next declare would be INC-1, and the Notion database already"
+        " has INC-1…INC-40; point DATABASE_URL at the old store or set INCIDENT_NUMBER_START=41"
+    ) in output
+    status, output = rig.run(NOTION_POSTMORTEM_DATABASE_ID=database_id, INCIDENT_NUMBER_START="41")
+    assert status == 0, output
+    assert "✓ incident numbers: the next declare is INC-41, unused in Notion" in output

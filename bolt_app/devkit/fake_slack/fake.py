@@ -223,21 +223,28 @@ class FakeSlack(SocketModeMixin):
         error: str | None = None,
         delay: float | None = None,
         reset: bool = False,
+        drop_response: bool = False,
     ) -> None:
         """Make the next ``times`` calls of ``method`` (``"*"``: any) misbehave.
 
         Default: HTTP 429 + ``Retry-After`` + ``ratelimited``. ``status=503``: a
         5xx. ``error="token_revoked"``: HTTP 200 ``ok: false``. ``delay=2``: a
-        slow but normal answer. ``reset=True``: the connection is reset. Use
+        slow but normal answer. ``reset=True``: the connection is reset.
+        ``drop_response=True``: the call is applied, then the connection is reset
+        before the answer (the write happened; the caller can't know). Use
         ``"response_url"`` as the method to target response_url POSTs.
         """
-        if status is None and error is None and delay is None and not reset:
+        if status is None and error is None and delay is None and not (reset or drop_response):
             status = 429
-        self.faults.arm(
-            method,
-            Fault(status=status, error=error, retry_after=retry_after, delay=delay, reset=reset),
-            times,
+        fault = Fault(
+            status=status,
+            error=error,
+            retry_after=retry_after,
+            delay=delay,
+            reset=reset,
+            drop_response=drop_response,
         )
+        self.faults.arm(method, fault, times)
 
     def set_latency(self, seconds: float, method: str = ANY_KEY) -> None:
         """Add a fixed latency to every call of ``method`` (threads keep others flowing)."""
@@ -495,19 +502,19 @@ class FakeSlack(SocketModeMixin):
         with self.workspace.lock:
             target = self._channel(channel)
             ordered = [target.messages[us] for us in sorted(target.messages)]
-            return [m.to_api() for m in ordered if include_replies or m.in_history]
+            return [m.to_api(metadata=True) for m in ordered if include_replies or m.in_history]
 
     def replies(self, channel: str, thread_ts: str) -> list[JSON]:
         """The replies of a thread (without the parent), oldest first."""
         with self.workspace.lock:
             target = self._channel(channel)
             parent = self.workspace.message(target, thread_ts)
-            return [m.to_api() for m in self.workspace.replies(target, parent)]
+            return [m.to_api(metadata=True) for m in self.workspace.replies(target, parent)]
 
     def message(self, channel: str, ts: str) -> JSON:
         """One message by ts."""
         with self.workspace.lock:
-            return self.workspace.message(self._channel(channel), ts).to_api()
+            return self.workspace.message(self._channel(channel), ts).to_api(metadata=True)
 
     def edit_count(self, channel: str, ts: str) -> int:
         """How many times ``chat.update`` edited a message."""

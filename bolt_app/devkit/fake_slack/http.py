@@ -183,6 +183,10 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
         if fault is not None and fault.reset:
             self._reset(key, params)
             return
+        if fault is not None and fault.drop_response:
+            answer(params)  # applied, and the answer lost on the wire
+            self._reset(key, params)
+            return
         if result is None:
             result = (
                 self._faulted(fault) if fault and not fault.answers_normally else answer(params)

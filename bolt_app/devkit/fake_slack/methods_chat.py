@@ -80,6 +80,7 @@ def chat_post_message(ctx: ApiContext, p: Params) -> JSON:
         extra: JSON = {"app_id": APP_ID, "bot_profile": bot_profile(ctx)}
         if attachments:
             extra["attachments"] = attachments
+        metadata = _metadata(p)
         message = ctx.ws.post(
             channel,
             ctx.bot.id,
@@ -90,7 +91,30 @@ def chat_post_message(ctx: ApiContext, p: Params) -> JSON:
             bot_id=ctx.bot.bot_id,
             extra=extra,
         )
-        return {"channel": channel.id, "ts": message.ts, "message": message.to_api()}
+        message.metadata = metadata
+        return {
+            "channel": channel.id,
+            "ts": message.ts,
+            "message": message.to_api(metadata=True),
+        }
+
+
+def _metadata(p: Params) -> JSON | None:
+    """`metadata`: an object with a string `event_type` and an object `event_payload`."""
+    metadata = p.decoded("metadata", error="invalid_metadata_format")
+    if metadata is None:
+        return None
+    if (
+        not isinstance(metadata, dict)
+        or not isinstance(metadata.get("event_type"), str)
+        or not metadata["event_type"]
+        or not isinstance(metadata.get("event_payload", {}), dict)
+    ):
+        raise SlackError("invalid_metadata_format")
+    return {
+        "event_type": metadata["event_type"],
+        "event_payload": metadata.get("event_payload", {}),
+    }
 
 
 @method("chat.postEphemeral", accepted=CHAT_WRITE)
@@ -138,6 +162,9 @@ def chat_update(ctx: ApiContext, p: Params) -> JSON:
             message.blocks = blocks
         if attachments is not None:
             message.extra["attachments"] = attachments
+        metadata = _metadata(p)  # left as it was when not given
+        if metadata is not None:
+            message.metadata = metadata
         message.edit_count += 1
         message.edited = {"user": ctx.bot.id, "ts": ctx.ws.next_ts(channel)}
         return {"channel": channel.id, "ts": message.ts, "text": text, "message": message.to_api()}

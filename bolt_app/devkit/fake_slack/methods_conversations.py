@@ -289,7 +289,8 @@ def conversations_history(ctx: ApiContext, p: Params) -> JSON:
             end = min(end, bisect.bisect_right(index, ts_to_us(decode_cursor(cursor, "next_ts"))))
         limit = effective_limit(p, 100, min(ctx.history_limit_cap, ctx.page_cap or 1000))
         first = max(start, end - limit)
-        page = [channel.messages[us].to_api() for us in reversed(index[first:end])]
+        metadata = p.flag("include_all_metadata")
+        page = [channel.messages[us].to_api(metadata=metadata) for us in reversed(index[first:end])]
         has_more = first > start
         body: JSON = {
             "messages": page,
@@ -337,8 +338,13 @@ def conversations_replies(ctx: ApiContext, p: Params) -> JSON:
             )
         per_page = max(effective_limit(p, 1000, ctx.page_cap or 1000) - 1, 1)
         stop = min(end, start + per_page)
-        lead = [parent.to_api()] if (not cursor or ctx.replies_parent_every_page) else []
-        page = lead + [channel.messages[us].to_api() for us in replies[start:stop]]
+        metadata = p.flag("include_all_metadata")
+        lead = (
+            [parent.to_api(metadata=metadata)]
+            if (not cursor or ctx.replies_parent_every_page)
+            else []
+        )
+        page = lead + [channel.messages[us].to_api(metadata=metadata) for us in replies[start:stop]]
         has_more = stop < end
         body: JSON = {"messages": page, "has_more": has_more}
         if has_more:

@@ -133,6 +133,9 @@ class Message:
     edited: JSON | None = None
     reply_us: list[int] = field(default_factory=list)
     reply_users: list[str] = field(default_factory=list)
+    #: Message metadata (`event_type`, `event_payload`): history shows it only to
+    #: a caller that asks with `include_all_metadata`.
+    metadata: JSON | None = None
 
     @property
     def us(self) -> int:
@@ -149,9 +152,12 @@ class Message:
         """Replies are not in ``conversations.history`` unless broadcast."""
         return not self.is_reply or self.subtype == "thread_broadcast"
 
-    def to_api(self) -> JSON:
-        """The message object as ``conversations.history`` renders it."""
+    def to_api(self, *, metadata: bool = False) -> JSON:
+        """The message object as ``conversations.history`` renders it (with its
+        metadata when asked, as `include_all_metadata` does)."""
         out: JSON = {"type": "message", "ts": self.ts, "text": self.text}
+        if metadata and self.metadata is not None:
+            out["metadata"] = self.metadata
         if self.user:
             out["user"] = self.user
             out["team"] = TEAM_ID
