@@ -817,6 +817,36 @@ class Store:
         )
         return inserted > 0
 
+    def forget_page(self, incident_id: int, kind: str, page_id: str, also: Sequence[str]) -> bool:
+        """Forget a page that is gone, in one transaction: its ``kind`` artifact row (only
+        if it still is ``page_id``), the artifact rows ``also`` that lived in it, and
+        everything written into it, so its replacement gets the whole transcript.
+
+        False (and nothing changed) when the row no longer names ``page_id``: another
+        worker replaced the page first.
+        """
+        with self.atomic():
+            deleted = (
+                m.Artifact.delete()
+                .where(
+                    (m.Artifact.incident == incident_id)
+                    & (m.Artifact.kind == kind)
+                    & (m.Artifact.external_id == page_id)
+                )
+                .execute()
+            )
+            if not deleted:
+                return False
+            m.Artifact.delete().where(
+                (m.Artifact.incident == incident_id) & (m.Artifact.kind.in_(list(also)))
+            ).execute()
+            m.TranscriptEntry.delete().where(m.TranscriptEntry.incident == incident_id).execute()
+            m.TranscriptWrite.delete().where(m.TranscriptWrite.incident == incident_id).execute()
+            m.SlackMessage.update(synced_event_ts=None).where(
+                m.SlackMessage.incident == incident_id
+            ).execute()
+            return True
+
     def mark_synced(self, incident_id: int, versions: dict[str, str]) -> None:
         """Note which version (`event_ts`, or "deleted") of each message the page shows."""
         with self.atomic():

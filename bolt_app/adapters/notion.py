@@ -762,12 +762,18 @@ class NotionGateway:
         """Where a person left the page: `live`, `trashed` (`in_trash`, or its deprecated
         alias `archived`), `archived` (`is_archived`) or `gone` (404: deleted, or no
         longer shared with the integration)."""
+        return self.page_status(page_id)[0]
+
+    def page_status(self, page_id: str) -> tuple[PageState, datetime | None]:
+        """`page_state`, and when the page was last edited (putting it away is an edit,
+        the last one it can get), None for a page that is gone."""
         page = self._page_object(page_id)
         if page is None:
-            return "gone"
+            return "gone", None
+        edited = _timestamp(page, "last_edited_time")
         if page.get("in_trash") or page.get("archived"):
-            return "trashed"
-        return "archived" if page.get("is_archived") else "live"
+            return "trashed", edited
+        return ("archived" if page.get("is_archived") else "live"), edited
 
     def _page_object(self, page_id: str) -> dict[str, Any] | None:
         """`GET /v1/pages/{id}`; None on 404."""
@@ -1037,12 +1043,13 @@ def _made_by(
         return True
     if since is None or links:
         return False
-    created = _created_time(page)
+    created = _timestamp(page, "created_time")
     return created is not None and created >= since
 
 
-def _created_time(page: dict[str, Any]) -> datetime | None:
-    raw = str(page.get("created_time") or "")
+def _timestamp(page: dict[str, Any], key: str) -> datetime | None:
+    """One of a page object's ISO 8601 times (`created_time`, `last_edited_time`)."""
+    raw = str(page.get(key) or "")
     try:
         created = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:

@@ -267,6 +267,9 @@ class SlackGateway:
     def list_bookmarks(self, channel: str) -> list[dict[str, Any]]:
         return list(self._call("bookmarks.list", channel_id=channel).get("bookmarks", []))
 
+    def remove_bookmark(self, channel: str, bookmark_id: str) -> None:
+        self._call("bookmarks.remove", channel_id=channel, bookmark_id=bookmark_id)
+
     def add_bookmark(self, channel: str, title: str, link: str) -> str:
         data = self._call("bookmarks.add", channel_id=channel, title=title, type="link", link=link)
         return str(data["bookmark"]["id"])

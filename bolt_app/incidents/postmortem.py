@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 from bolt_app.adapters.notion import (
     RATE_LIMITED,
@@ -38,15 +39,34 @@ log = logging.getLogger(__name__)
 BOOKMARK_TITLE = "Postmortem"
 
 
-#: What to tell people about a page someone put away in Notion.
+#: What to tell people about a page someone put away in Notion (`{when}`: its last edit).
 PAGE_AWAY: dict[PageState, str] = {
-    "trashed": "the postmortem page is in Notion's trash: restore it there (Trash, Restore) "
-    "and the transcript carries on",
-    "archived": "the postmortem page was archived in Notion: unarchive it there and the "
-    "transcript carries on",
+    "trashed": "the postmortem page was moved to Notion's trash{when}; `/incident repair` "
+    "restores it",
+    "archived": "the postmortem page was archived in Notion{when}: unarchive it there and "
+    "the transcript carries on",
     "gone": "the postmortem page is gone from Notion (deleted, or no longer shared with "
-    "the integration)",
+    "the integration); `/incident repair` makes a new one",
 }
+
+#: The lock a transcript writer holds (`<lock>:<incident id>`); forgetting a page takes it.
+TRANSCRIPT_LOCK = "transcript"
+
+#: Rows that lived in a page that is gone, forgotten with it (`PostmortemService.restore`).
+IN_THE_PAGE = (
+    ArtifactKind.TRANSCRIPT_HEADING,
+    ArtifactKind.AI_SUMMARY,
+    ArtifactKind.TRANSCRIPT_REFUSAL,
+)
+
+
+def away_text(state: PageState, edited: datetime | None) -> str | None:
+    """The sentence for a page in `state`; None for a live page."""
+    text = PAGE_AWAY.get(state)
+    if text is None:
+        return None
+    when = f" on {edited:%Y-%m-%d at %H:%M} UTC" if edited is not None else ""
+    return text.format(when=when)
 
 
 class PageAway(FirebreakError):
@@ -122,25 +142,59 @@ class PostmortemService(PageSteps):
     def away(self, incident: Incident) -> str | None:
         """Where a person put the page, as a sentence; None while it is live or not made.
 
-        One `GET /v1/pages/{id}`: `repair`, `doc` and a dump ask before they trust it.
+        One `GET /v1/pages/{id}`: `repair`, `doc`, `info` and a dump ask before they trust it.
         """
         page = self.store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)
         if page is None:
             return None
-        return PAGE_AWAY.get(self.notion.page_state(str(page.external_id)))
+        return away_text(*self.notion.page_status(str(page.external_id)))
 
-    def restore(self, incident: Incident) -> str | None:
-        """`repair`'s look at a page someone put away: a page in the trash is restored
-        (what `repair` is for); archived or gone is said. None while the page is live."""
-        page = self.store.get_artifact(int(incident.id), ArtifactKind.NOTION_POSTMORTEM)
-        if page is None:
-            return None
-        state = self.notion.page_state(str(page.external_id))
+    def restore(self, incident: Incident, page: Ensured) -> tuple[str | None, Ensured]:
+        """`repair`'s look at a page someone put away: what to say, and the page to go on
+        with. A page in the trash is restored (`in_trash: false`); a page that is gone is
+        made again with its template, re-bookmarked and its transcript written afresh;
+        an archived one is said (unarchiving is not in Notion's API). Nothing to say for
+        a live page."""
+        state, edited = self.notion.page_status(str(page.artifact.external_id))
         if state == "trashed":
-            self.notion.restore_page(str(page.external_id))
+            self.notion.restore_page(str(page.artifact.external_id))
             log.info("restored incident %s's postmortem page from Notion's trash", incident.id)
-            return "restored from Notion's trash"
-        return PAGE_AWAY.get(state)
+            return "restored from Notion's trash", page
+        if state == "gone":
+            return "made again (the old one is gone from Notion)", self._recreate(incident, page)
+        return away_text(state, edited), page
+
+    def _recreate(self, incident: Incident, gone: Ensured) -> Ensured:
+        """A new page for one that is gone: forget the old one and what was written into
+        it (under the transcript's lock, so no dump writes meanwhile), make the new one
+        as any page is made, and take the old bookmark down. One lock at a time."""
+        incident_id, old = int(incident.id), gone.artifact
+        with holding(self.store, f"{TRANSCRIPT_LOCK}:{incident_id}", "transcript"):
+            forgot = self.store.forget_page(
+                incident_id, ArtifactKind.NOTION_POSTMORTEM, str(old.external_id), IN_THE_PAGE
+            )
+        if forgot:
+            log.info(
+                "incident %s's postmortem page is gone from Notion; making it again", incident_id
+            )
+        made = self.ensure_page(incident)
+        self._drop_bookmark(incident, str(old.url or ""))
+        return made
+
+    def _drop_bookmark(self, incident: Incident, url: str) -> None:
+        """Take down the bookmark of a page that is gone, so `ensure_bookmark` adds the new."""
+        if not incident.channel_id or not url:
+            return
+        channel = str(incident.channel_id)
+        with holding(
+            self.store, f"{ArtifactKind.BOOKMARK_POSTMORTEM}:{incident.id}", "postmortem bookmark"
+        ):
+            for bookmark in self.slack.list_bookmarks(channel):
+                if bookmark.get("link") == url:
+                    self.slack.remove_bookmark(channel, str(bookmark["id"]))
+            row = self.store.get_artifact(int(incident.id), ArtifactKind.BOOKMARK_POSTMORTEM)
+            if row is not None and row.url == url:
+                self.store.delete_artifact(int(incident.id), ArtifactKind.BOOKMARK_POSTMORTEM)
 
     def page_url(self, incident: Incident) -> str | None:
         """The postmortem page's link, or None while it doesn't exist yet."""

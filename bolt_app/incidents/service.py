@@ -132,7 +132,9 @@ class PageSteps:
     def away(self, incident: Incident) -> str | None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def restore(self, incident: Incident) -> str | None:  # pragma: no cover - interface
+    def restore(
+        self, incident: Incident, page: Ensured
+    ) -> tuple[str | None, Ensured]:  # pragma: no cover - interface
         raise NotImplementedError
 
 
@@ -336,9 +338,11 @@ class IncidentService:
         if self.pages is not None:
             try:
                 page = self.pages.ensure_page(incident)
+                said = None
+                if page.outcome == "existing":
+                    said, page = self.pages.restore(incident, page)
                 page_url = page.artifact.url
-                away = self.pages.restore(incident) if page.outcome == "existing" else None
-                report.append(("Postmortem page", away or OUTCOME_WORDS[page.outcome]))
+                report.append(("Postmortem page", said or OUTCOME_WORDS[page.outcome]))
                 bookmark = self.pages.ensure_bookmark(
                     self.refresh(incident), page.artifact, verify=True
                 )

@@ -87,6 +87,10 @@ def info_text(services: Services, incident: Incident) -> str:
     doc = f"<{url}|Postmortem doc>" if url else "not created yet (`/incident repair` creates it)"
     written = services.transcript.written_count(incident)
     transcript = f"{written} message(s) written to the doc" if written else "not dumped yet"
+    where = services.postmortem.away(incident) if url else None
+    if where is not None:  # what was written is in a page people can't see: say so
+        transcript = f"paused, {written} message(s) written before it was put away"
+        doc = f"<{url}|Postmortem doc>: {where}"
     return "\n".join(
         [
             f"*{label}: {for_message(str(incident.title))}*",

@@ -43,7 +43,7 @@ from bolt_app.formats import notion_blocks as nb
 from bolt_app.formats.notion_blocks import Block, RichText
 from bolt_app.formats.template import TRANSCRIPT_HEADING, is_transcript_heading
 from bolt_app.incidents.artifacts import wait_until_settled
-from bolt_app.incidents.postmortem import PageAway, PostmortemService
+from bolt_app.incidents.postmortem import TRANSCRIPT_LOCK, PageAway, PostmortemService
 from bolt_app.transcript import render
 from bolt_app.transcript.capture import FillReach
 from bolt_app.transcript.changes import ChangeSync, as_message
@@ -63,7 +63,7 @@ HEADING_KIND = ArtifactKind.TRANSCRIPT_HEADING
 #: Artifact kind of a big dump's progress message, kept until that dump succeeds.
 PROGRESS_KIND = ArtifactKind.TRANSCRIPT_PROGRESS
 #: Lock name prefix; one dumper per incident.
-LOCK_PREFIX = "transcript"
+LOCK_PREFIX = TRANSCRIPT_LOCK
 
 #: A dump of more new messages than this shows its progress in the channel.
 PROGRESS_THRESHOLD = 200

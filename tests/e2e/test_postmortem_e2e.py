@@ -210,9 +210,15 @@ def test_a_page_someone_put_away_is_said_and_never_written_into(bot: Bot, how: s
         where = "was archived in Notion"
     else:
         bot.notion.trash_page(page["id"])
-        where = "is in Notion's trash"
+        where = "was moved to Notion's trash on "
     doc = bot.command("doc", channel_id=channel["id"])
     assert where in bot.wait_reply(doc, where)
+    info = bot.command("info", channel_id=channel["id"])
+    said = bot.wait_reply(info, "Transcript")
+    assert "Transcript: paused, 0 message(s) written before it was put away" in said
+    assert f"Postmortem doc>: the postmortem page {where}" in said
+    if how == "trashed":
+        assert "`/incident repair` restores it" in said
     bot.slack.post(channel["id"], "U0ALICE", "a line that must not land in a put-away page")
     appends = bot.notion.count("blocks.children.append")
     dump = bot.command("dumpslack", channel_id=channel["id"])
@@ -249,3 +255,42 @@ def test_the_intro_links_the_page_once_it_heals(bot: Bot) -> None:
     assert bot.slack.edit_count(channel["id"], intro["ts"]) == 1
     assert bot.reconciler().run_once() == []  # complete: nothing edited again
     assert bot.slack.edit_count(channel["id"], intro["ts"]) == 1
+
+
+def test_repair_makes_a_page_that_is_gone_again_and_bookmarks_it(bot: Bot) -> None:
+    """The page was deleted for good (or unshared): every request for it is a 404.
+    `repair` makes a new page with the template, takes the dead bookmark down and adds
+    the new one, relinks the intro, and the next dump writes the whole transcript again."""
+    channel = declare(bot)
+    old = assert_page_with_template(bot)
+    bot.slack.post(channel["id"], "U0ALICE", "rolled back the cache")
+    first = bot.command("dumpslack", channel_id=channel["id"])
+    bot.wait_reply(first, "Transcript up to date")
+    bot.wait_idle()
+    bot.notion.delete_page(old["id"])
+
+    doc = bot.command("doc", channel_id=channel["id"])
+    assert "is gone from Notion" in bot.wait_reply(doc, "gone")
+    repair = bot.command("repair", channel_id=channel["id"])
+    said = bot.wait_reply(repair, "Channel")
+    assert said == (
+        "Channel: ok · Postmortem page: made again (the old one is gone from Notion) · "
+        "Bookmark: created · Intro message: ok"
+    )
+    new = assert_page_with_template(bot)
+    assert new["id"] != old["id"]
+    assert_bookmarked(bot, channel["id"], new)
+    (intro,) = [m for m in bot.slack.messages(channel["id"]) if m["text"].startswith("INC-1:")]
+    assert f"<{new['url']}|Postmortem doc>" in str(intro["blocks"])
+
+    again = bot.command("dumpslack", channel_id=channel["id"])
+    assert bot.wait_reply(again, "Transcript up to date").startswith(
+        "Transcript up to date: 1 new message"
+    )
+    bot.wait_idle()
+    tree = bot.notion.children_tree(new["id"])
+    (heading,) = [b for b in tree if FakeNotion.plain_text(b) == TRANSCRIPT_HEADING]
+    assert "rolled back the cache" in " ".join(
+        FakeNotion.plain_text(b) for b in heading["children"]
+    )
+    assert bot.reconciler().run_once() == []  # nothing left to heal

@@ -332,7 +332,17 @@ class FakeNotion:
     def trash_page(self, page_id: str) -> None:
         """A person moves the page to Notion's trash (`in_trash`, alias `archived`)."""
         with self.store.lock:
-            self.store.page(self._id(page_id)).in_trash = True
+            page_key = self._id(page_id)
+            self.store.page(page_key).in_trash = True
+            self.store.touch(page_key)
+
+    def delete_page(self, page_id: str) -> None:
+        """A person deletes the page for good (emptied from the trash) or stops sharing
+        it with the integration: from now on every request for it is a 404."""
+        with self.store.lock:
+            page_key = self._id(page_id)
+            self.store.page(page_key)  # NotionError if unknown
+            del self.store.pages[page_key]
 
     def archive_page(self, page_id: str) -> None:
         """A person archives the page in Notion (`is_archived`; not the trash)."""
