@@ -9,6 +9,7 @@ slack_sdk's own retry handlers, honouring `Retry-After`, instead of by hand.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,13 +56,42 @@ HISTORY_PAGE_SIZE = 999
 SLACK_TIMEOUT_SECONDS = 10
 
 
+#: Our code for an answer that was not Slack's JSON: a proxy's error page such as
+#: "upstream connect error or disconnect/reset before headers" (never shown raw).
+NOT_JSON = "not_json"
+
+#: Answers that mean "Slack is unwell", not "Slack says no".
+TROUBLE_CODES = (
+    "connection_error",
+    "unknown_error",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    NOT_JSON,
+)
+
+#: What a Slack error code looks like; anything else is slack_sdk's words for a body
+#: that was not JSON.
+_ERROR_CODE = re.compile(r"[a-z0-9_.]+")
+
+
 class SlackError(FirebreakError):
-    """Slack refused or failed a call; `code` is Slack's error string."""
+    """Slack refused or failed a call; `code` is Slack's error string (or ours:
+    `connection_error`, `not_json`)."""
 
     def __init__(self, method: str, code: str) -> None:
-        super().__init__(f"Slack said `{code}` to {method}")
+        if code in TROUBLE_CODES:
+            super().__init__(f"Slack is having trouble right now ({method} failed)")
+        else:
+            super().__init__(f"Slack said `{code}` to {method}")
         self.method = method
         self.code = code
+
+    @property
+    def trouble(self) -> bool:
+        """Slack is unwell (a retry later may pass), rather than refusing."""
+        return self.code in TROUBLE_CODES
 
 
 @dataclass(frozen=True)
@@ -152,6 +182,9 @@ class SlackGateway:
                 response = self.client.api_call(method, params=_form(params))
         except SlackApiError as error:
             code = str(error.response.get("error", "unknown_error"))
+            if not _ERROR_CODE.fullmatch(code):  # slack_sdk's "non-JSON format: <body>"
+                log.warning("Slack answered %s with something other than JSON", method)
+                code = NOT_JSON
             metrics.API_CALLS.labels("slack", method, code).inc()
             raise SlackError(method, code) from error
         except OSError as error:  # URLError, resets and timeouts, after the retry handlers

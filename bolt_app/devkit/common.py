@@ -93,12 +93,18 @@ class Fault:
     delay: float | None = None
     reset: bool = False
     drop_response: bool = False
+    #: An answer that is not the API's JSON (a proxy's error page), sent as text/plain.
+    raw_body: str | None = None
 
     @property
     def answers_normally(self) -> bool:
         """True when the fault only delays; the real handler still answers."""
         return (
-            not self.reset and not self.drop_response and self.status is None and self.error is None
+            not self.reset
+            and not self.drop_response
+            and self.status is None
+            and self.error is None
+            and self.raw_body is None
         )
 
 

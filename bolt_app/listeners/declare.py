@@ -128,15 +128,11 @@ class ChannelNotMade(FirebreakError):
 
     def __init__(self, label: str, error: SlackError, *, told: bool = False) -> None:
         self.worth_saying = not told
-        if error.code in TROUBLE_CODES:
+        if error.trouble:
             why = f"Slack is having trouble, so {label}'s channel isn't made yet"
         else:
             why = f"Slack refused to create {label}'s channel (`{error.code}`)"
         super().__init__(f"{why}; I'll keep trying and tell you here when it's ready.")
-
-
-#: Slack's answers that mean "Slack is unwell", not "Slack says no".
-TROUBLE_CODES = ("connection_error", "unknown_error", "internal_error", "fatal_error")
 
 
 SUBCOMMANDS = (

@@ -158,6 +158,24 @@ def test_a_refused_channel_is_said_and_the_declarer_hears_when_it_is_ready(
         ]
 
 
+UPSTREAM = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+
+
+def test_a_slack_answer_that_is_not_json_is_said_as_slack_having_trouble(bot: Bot) -> None:
+    """A proxy in front of Slack answers 503 with a text page (past the client's two
+    retries): the declarer hears that Slack is having trouble, never the page's words."""
+    bot.slack.inject("conversations.create", status=503, raw_body=UPSTREAM, times=3)
+    envelope = bot.command("declare upstream trouble")
+    assert bot.wait_reply(envelope) == (
+        "Slack is having trouble, so INC-1's channel isn't made yet; "
+        "I'll keep trying and tell you here when it's ready."
+    )
+    bot.wait_idle()
+    assert bot.slack.count("conversations.create") == 3
+    said = " ".join(bot.replies_to(envelope))
+    assert "upstream" not in said and "non-JSON" not in said
+
+
 def test_a_redelivered_declare_makes_one_incident(bot: Bot) -> None:
     body_text = "declare twice delivered"
     first = bot.command(body_text)

@@ -224,6 +224,7 @@ class FakeSlack(SocketModeMixin):
         delay: float | None = None,
         reset: bool = False,
         drop_response: bool = False,
+        raw_body: str | None = None,
     ) -> None:
         """Make the next ``times`` calls of ``method`` (``"*"``: any) misbehave.
 
@@ -231,10 +232,13 @@ class FakeSlack(SocketModeMixin):
         5xx. ``error="token_revoked"``: HTTP 200 ``ok: false``. ``delay=2``: a
         slow but normal answer. ``reset=True``: the connection is reset.
         ``drop_response=True``: the call is applied, then the connection is reset
-        before the answer (the write happened; the caller can't know). Use
+        before the answer (the write happened; the caller can't know).
+        ``raw_body="upstream connect error…"``: that text instead of JSON (with
+        ``status``, 503 say), as a proxy in front of Slack answers. Use
         ``"response_url"`` as the method to target response_url POSTs.
         """
-        if status is None and error is None and delay is None and not (reset or drop_response):
+        quiet = delay is None and not (reset or drop_response or raw_body is not None)
+        if status is None and error is None and quiet:
             status = 429
         fault = Fault(
             status=status,
@@ -243,6 +247,7 @@ class FakeSlack(SocketModeMixin):
             delay=delay,
             reset=reset,
             drop_response=drop_response,
+            raw_body=raw_body,
         )
         self.faults.arm(method, fault, times)
 

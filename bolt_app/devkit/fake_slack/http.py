@@ -52,6 +52,8 @@ class Answer:
     status: int
     body: JSON
     headers: dict[str, str]
+    #: Sent instead of `body` as text/plain: what a proxy in front of Slack answers.
+    raw: str | None = None
 
 
 @dataclass
@@ -250,6 +252,8 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
     def _faulted(fault: Fault) -> Answer:
         """The wire answer of an injected fault."""
         status = fault.status if fault.status is not None else 200
+        if fault.raw_body is not None:
+            return Answer(status, {"ok": False, "error": "not_json"}, {}, raw=fault.raw_body)
         if status == 429:
             retry_after = fault.retry_after if fault.retry_after is not None else 1
             body = {"ok": False, "error": fault.error or "ratelimited"}
@@ -291,9 +295,11 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
         reset_connection(self.connection)
 
     def _write(self, answer: Answer) -> None:
-        data = json.dumps(answer.body).encode()
+        raw = answer.raw is not None
+        data = answer.raw.encode() if answer.raw is not None else json.dumps(answer.body).encode()
         self.send_response(answer.status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        kind = "text/plain" if raw else "application/json; charset=utf-8"
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("x-slack-req-id", secrets.token_hex(16))
         for name, value in answer.headers.items():
