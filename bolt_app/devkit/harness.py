@@ -98,14 +98,19 @@ class Bot:
 
 @contextlib.contextmanager
 def running_bot(
-    database_url: str, *, seed: Callable[[FakeNotion, str], None] | None = None, **env: str
+    database_url: str,
+    *,
+    seed: Callable[[FakeNotion, str], None] | None = None,
+    schema: dict[str, Any] | None = None,
+    **env: str,
 ) -> Iterator[Bot]:
-    """The bot, started on fresh fakes; `seed(notion, data_source_id)` fills the Notion
-    database first (what an earlier deployment left there)."""
+    """The bot, started on fresh fakes. The postmortem database has `schema` (request
+    form; the default postmortem schema if None); `seed(notion, data_source_id)` fills
+    it first (what an earlier deployment left there)."""
     with FakeSlack() as slack, FakeNotion() as notion:
         slack.add_user("U0ALICE", "alice", real_name="Alice Adams", display_name="alice")
         slack.add_user("U0BOB", "bob", real_name="Bob Brown", display_name="bob")
-        database_id, data_source_id = notion.add_database()
+        database_id, data_source_id = notion.add_database(properties=schema)
         if seed is not None:
             seed(notion, data_source_id)
         settings = load_settings(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bolt_app.devkit.fake_notion.fake import FakeNotion
-from bolt_app.devkit.harness import Bot
+from bolt_app.devkit.fake_notion.fake import FakeNotion, default_postmortem_schema
+from bolt_app.devkit.harness import Bot, running_bot
 from bolt_app.formats.template import TRANSCRIPT_HEADING
 from bolt_app.incidents.postmortem import BOOKMARK_TITLE
 from tests.e2e.conftest import MakeBot
@@ -312,3 +313,35 @@ def test_repair_makes_a_page_that_is_gone_again_and_bookmarks_it(bot: Bot) -> No
         FakeNotion.plain_text(b) for b in heading["children"]
     )
     assert bot.reconciler().run_once() == []  # nothing left to heal
+
+
+def test_status_and_severity_of_notions_own_status_type_through_a_declare(
+    tmp_path: Path,
+) -> None:
+    """A real-world database whose Status and Severity are Notion `status` properties:
+    declared, changed and resolved over Socket Mode, each written as a status value."""
+    statuses = ["Active", "Mitigated", "Resolved", "Postmortem", "Done", "Canceled"]
+    schema = {
+        **default_postmortem_schema(),
+        "Status": {"status": {"options": [{"name": n} for n in statuses]}},
+        "Severity": {"status": {"options": [{"name": f"P{i}"} for i in range(5)]}},
+    }
+    url = f"sqlite:///{tmp_path / 'status.db'}"
+    with running_bot(url, schema=schema, RECONCILE_INTERVAL_SECONDS="3600") as bot:
+        channel = declare(bot)
+        (page,) = bot.notion.pages(bot.data_source_id)
+        props = page["properties"]
+        assert (props["Status"]["status"]["name"], props["Severity"]["status"]["name"]) == (
+            "Active",
+            "P3",
+        )
+        for text, said in (("severity P1", "severity"), ("status mitigated", "status")):
+            envelope = bot.command(text, channel_id=channel["id"])
+            bot.ack_text(envelope)
+            bot.wait_idle()
+            assert not [r for r in bot.replies_to(envelope) if "failed" in r.lower()], said
+        props = bot.notion.page(page["id"])["properties"]
+        assert (props["Status"]["status"]["name"], props["Severity"]["status"]["name"]) == (
+            "Mitigated",
+            "P1",
+        )
