@@ -132,7 +132,11 @@ class PostmortemService(PageSteps):
         )
 
     def taken_labels(self) -> LabelsTaken | None:
-        """Whether the database already has a label at or above the store's next number."""
+        """Whether the database already has a label at or above the store's next number.
+
+        Labels first, then the number: an incident declared between the two reads has its
+        row (so its number) before its page, so our own pages never count as taken.
+        """
         numbers = self.notion.label_numbers(self.numbering.prefix)
         upcoming = self.store.next_number(self.numbering.start)
         if any(number >= upcoming for number in numbers):
