@@ -316,6 +316,31 @@ def test_attempts_oldest_first(store: Store) -> None:
     assert store.attempts(incident.id, "bookmark_postmortem") == []
 
 
+def test_forget_page_drops_the_page_and_what_was_written_into_it(store: Store) -> None:
+    """A page that is gone: its row, the rows that lived in it and the transcript's
+    entries go in one transaction; a page replaced meanwhile is left alone."""
+    incident, _ = declare(store)
+    other, _ = declare(store, title="other", request_key="other")
+    for target in (incident, other):
+        store.save_artifact(target.id, "notion_postmortem", f"page-{target.id}", "u", T0)
+        store.save_artifact(target.id, "transcript_heading", "h", None, T0)
+        store.save_transcript_entries(target.id, [("1.0", "b1", None), ("event:1", "b2", None)], T0)
+    store.save_artifact(incident.id, "slack_channel", "C1", None, T0)
+
+    assert not store.forget_page(incident.id, "notion_postmortem", "a-newer-page", ["x"])
+    assert store.get_artifact(incident.id, "notion_postmortem") is not None
+
+    assert store.forget_page(
+        incident.id, "notion_postmortem", f"page-{incident.id}", ["transcript_heading"]
+    )
+    assert store.get_artifact(incident.id, "notion_postmortem") is None
+    assert store.get_artifact(incident.id, "transcript_heading") is None
+    assert store.get_artifact(incident.id, "slack_channel") is not None
+    assert store.transcript_rows(incident.id) == []
+    assert len(store.transcript_rows(other.id)) == 2, "another incident's page is untouched"
+    assert store.get_artifact(other.id, "notion_postmortem") is not None
+
+
 # -- timeline and transcript ---------------------------------------------------------------
 
 
