@@ -157,8 +157,8 @@ class PostmortemService(PageSteps):
         """`repair`'s look at a page someone put away: what to say, and the page to go on
         with. A page in the trash is restored (`in_trash: false`); a page that is gone is
         made again with its template, re-bookmarked and its transcript written afresh;
-        an archived one is said (unarchiving is not in Notion's API). Nothing to say for
-        a live page."""
+        an archived one is said (a person archived it on purpose: unarchiving is theirs).
+        Nothing to say for a live page."""
         state, edited = self.notion.page_status(str(page.artifact.external_id))
         if state == "trashed":
             self.notion.restore_page(str(page.artifact.external_id))
