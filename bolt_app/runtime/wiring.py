@@ -34,6 +34,7 @@ from bolt_app.runtime import envelope_log
 from bolt_app.runtime.config import Settings, llm_config
 from bolt_app.runtime.health import HealthServer, serve_health
 from bolt_app.runtime.reconciler import Reconciler
+from bolt_app.runtime.reconnect import DEFAULT_BACKOFF, Backoff
 from bolt_app.runtime.socket_mode import SocketRunner, build_app
 from bolt_app.services import Services
 from bolt_app.transcript.capture import CaptureService
@@ -224,8 +225,13 @@ class BotProcess:
         return self.services.close(grace_seconds)
 
 
-def start_bot(settings: Settings, *, store: Store | None = None) -> BotProcess:
-    """Build, check and connect a bot; `StartupError` names what the operator must fix."""
+def start_bot(
+    settings: Settings, *, store: Store | None = None, backoff: Backoff = DEFAULT_BACKOFF
+) -> BotProcess:
+    """Build, check and connect a bot; `StartupError` names what the operator must fix.
+
+    `backoff` spaces Socket Mode reconnect attempts (tests pass a short one).
+    """
     client = build_web_client(settings.slack_bot_token, settings.slack_api_base_url)
     try:
         services = build_services(settings, client, store=store)
@@ -235,7 +241,7 @@ def start_bot(settings: Settings, *, store: Store | None = None) -> BotProcess:
         _check_slack_token(services)
         _check_notion_schema(services)
         app = build_app(services, client)
-        runner = SocketRunner(app, settings.slack_app_token)
+        runner = SocketRunner(app, settings.slack_app_token, backoff=backoff)
         envelope_log.attach(runner.client, app, services)
         runner.client.on_session_start.append(lambda: _catch_up(services))
         runner.client.on_envelope = services.acks.arrived
