@@ -120,5 +120,9 @@ class SocketRunner:
     def is_connected(self) -> bool:
         return bool(self.client.is_connected())
 
+    def down_reason(self) -> str:
+        """Why the socket is not connected, for `/healthz`."""
+        return self.client.reconnects.reason() or "the Socket Mode connection is down; reconnecting"
+
     def close(self) -> None:
         self.client.close()

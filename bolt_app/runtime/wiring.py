@@ -249,7 +249,9 @@ def start_bot(
     except BaseException:
         services.close(timeout=1.0)
         raise
-    health = serve_health(settings.health_port, runner.is_connected, services.store)
+    health = serve_health(
+        settings.health_port, runner.is_connected, services.store, runner.down_reason
+    )
     services.inbox.start()
     reconciler = Reconciler(services, settings.reconcile_interval_seconds, replay.replay)
     reconciler.start()

@@ -1,4 +1,4 @@
-"""A refused app token: reconnects back off, with one log line each.
+"""A refused app token: reconnects back off, one log line each, `/healthz` says why.
 
 The bot is `start_bot`'s, as `python -m bolt_app` runs it, against FakeSlack, with a short
 backoff (0.2 s doubling to 0.8 s) instead of 1 s to 60 s. Before the fix, slack_sdk called
@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -24,6 +25,7 @@ from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.fake_slack.fake import FakeSlack
 from bolt_app.devkit.harness import bot_environment
 from bolt_app.runtime.config import load_settings
+from bolt_app.runtime.health import HealthServer
 from bolt_app.runtime.reconnect import Backoff
 from bolt_app.runtime.wiring import BotProcess, start_bot
 
@@ -31,6 +33,10 @@ pytestmark = pytest.mark.timeout(60)
 
 BACKOFF = Backoff(base=0.2, cap=0.8)
 SOCKET_LOGGERS = ("bolt_app.bolt", "websocket", "slack_sdk")
+REASON = re.compile(
+    r"Slack refused the app token \(`invalid_auth`\) at apps\.connections\.open;"
+    r" retrying (in \d+\.\d s|now)"
+)
 
 
 def get(port: int) -> tuple[int, dict[str, object]]:
@@ -117,11 +123,12 @@ def assert_backs_off(calls: list[Call]) -> None:
 def assert_recovers(slack: FakeSlack, port: int, caplog: pytest.LogCaptureFixture) -> None:
     slack.restore_app_token()
     slack.wait_for(lambda: get(port)[0] == 200, timeout=5)
+    assert "reason" not in get(port)[1]
     assert slack.wait_for_ack(slack.slash_command("help", user_id="U0ALICE"), timeout=5)
     assert any("connected again after" in r.getMessage() for r in caplog.records)
 
 
-def test_a_revoked_app_token_backs_off_with_a_line_per_attempt(
+def test_a_revoked_app_token_backs_off_and_healthz_says_why(
     fakes: tuple[FakeSlack, FakeNotion],
     tmp_path: Path,
     quiet_like_production: pytest.LogCaptureFixture,
@@ -139,6 +146,7 @@ def test_a_revoked_app_token_backs_off_with_a_line_per_attempt(
 
         code, body = get(port)
         assert (code, body["ok"], body["socket"], body["database"]) == (503, False, False, True)
+        assert REASON.fullmatch(str(body["reason"])), body
 
         # One line per attempt from the first attempt on (the drop logs its own before).
         slack.wait_for(lambda: len(attempt_lines(caplog)) >= 4)
@@ -161,4 +169,28 @@ def test_a_revoked_app_token_backs_off_with_a_line_per_attempt(
         calls = slack.wait_for(lambda: at_least(3, opens_since(slack, before)), timeout=10)
         assert {c.error for c in calls} == {"invalid_auth"}
         assert_backs_off(calls[:3])
-        assert get(port)[0] == 503
+        code, body = get(port)
+        assert code == 503 and REASON.fullmatch(str(body["reason"])), body
+
+
+def test_healthz_gives_the_reason_of_failing_probes_only() -> None:
+    state = {"socket": True, "database": True}
+    server = HealthServer(
+        0,
+        {"socket": lambda: state["socket"], "database": lambda: state["database"]},
+        host="127.0.0.1",
+        reasons={"socket": lambda: "the token was refused", "database": lambda: "no answer"},
+    ).start()
+    try:
+        assert get(server.port) == (200, {"ok": True, "socket": True, "database": True})
+        state["socket"] = False
+        assert get(server.port)[1]["reason"] == "the token was refused"
+        state["database"] = False
+        assert get(server.port)[1]["reason"] == "the token was refused; and no answer"
+        state["socket"] = True
+        assert get(server.port) == (
+            503,
+            {"ok": False, "socket": True, "database": False, "reason": "no answer"},
+        )
+    finally:
+        server.stop()
