@@ -16,9 +16,10 @@ from typing import cast
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bolt_app.listeners import register_listeners
-from bolt_app.runtime.reconnect import DEFAULT_BACKOFF, Backoff
+from bolt_app.runtime.reconnect import AUTH_ERRORS, DEFAULT_BACKOFF, Backoff
 from bolt_app.runtime.slack_internals import PingTimeoutClient, PingTimeoutHandler
 from bolt_app.services import Services
 
@@ -31,6 +32,14 @@ PING_TIMEOUT = 2.0
 #: Envelopes parsed and acked at once. Listeners run inline and only parse, ack and hand
 #: work to our pools, so a few threads keep up with a burst; more only add GIL contention.
 CONCURRENCY = 10
+
+
+class AppTokenRefused(Exception):
+    """Slack refused SLACK_APP_TOKEN when the socket first connected."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 class _Goodbye(logging.Filter):
@@ -111,11 +120,22 @@ class SocketRunner:
         return cast(PingTimeoutClient, self.handler.client)
 
     def connect(self) -> None:
-        """Open the socket and return; the client's threads keep it alive."""
+        """Open the socket and return; the client's threads keep it alive.
+
+        `AppTokenRefused` if Slack refuses the app token now; once the bot has connected,
+        a refusal is retried with backoff instead, and `down_reason` tells it.
+        """
         # An attempt like any other: slack_sdk's monitor, which starts checking at once,
         # must not open a second connection before this one has had time to open.
         self.client.reconnects.attempted()
-        self.handler.connect()
+        try:
+            self.handler.connect()
+        except SlackApiError as error:
+            data = error.response.data
+            code = str(data.get("error", "")) if isinstance(data, dict) else ""
+            if code in AUTH_ERRORS:
+                raise AppTokenRefused(code) from None
+            raise
 
     def is_connected(self) -> bool:
         return bool(self.client.is_connected())

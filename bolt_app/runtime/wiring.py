@@ -35,7 +35,7 @@ from bolt_app.runtime.config import Settings, llm_config
 from bolt_app.runtime.health import HealthServer, serve_health
 from bolt_app.runtime.reconciler import Reconciler
 from bolt_app.runtime.reconnect import DEFAULT_BACKOFF, Backoff
-from bolt_app.runtime.socket_mode import SocketRunner, build_app
+from bolt_app.runtime.socket_mode import AppTokenRefused, SocketRunner, build_app
 from bolt_app.services import Services
 from bolt_app.transcript.capture import CaptureService
 from bolt_app.transcript.dump import TranscriptService
@@ -245,7 +245,7 @@ def start_bot(
         envelope_log.attach(runner.client, app, services)
         runner.client.on_session_start.append(lambda: _catch_up(services))
         runner.client.on_envelope = services.acks.arrived
-        runner.connect()
+        _connect(runner)
     except BaseException:
         services.close(timeout=1.0)
         raise
@@ -273,6 +273,15 @@ def _check_slack_token(services: Services) -> None:
         services.slack.verify()
     except SlackError as error:
         raise StartupError(f"SLACK_BOT_TOKEN was not accepted by Slack ({error.code})") from None
+
+
+def _connect(runner: SocketRunner) -> None:
+    """A refused app token at start-up is a set-up error; later, the runner retries."""
+    try:
+        runner.connect()
+    except AppTokenRefused as error:
+        runner.close()
+        raise StartupError(f"SLACK_APP_TOKEN was not accepted by Slack ({error.code})") from None
 
 
 def _check_notion_schema(services: Services) -> None:
