@@ -135,7 +135,17 @@ def test_a_revoked_app_token_backs_off_and_healthz_says_why(
 ) -> None:
     slack, notion = fakes
     caplog = quiet_like_production
-    with running(slack, notion, tmp_path) as (_bot, port):
+    with running(slack, notion, tmp_path) as (bot, port):
+        sessions: list[int] = []
+        bot.runner.client.on_session_start.append(lambda: sessions.append(1))
+        # With a good token, Slack's refresh is followed at once, by one new connection.
+        before = slack.count("apps.connections.open")
+        connections = slack.connections_total
+        slack.send_disconnect("refresh_requested")
+        slack.wait_for(lambda: slack.connections_total > connections and len(sessions) == 1)
+        assert slack.wait_for_ack(slack.slash_command("help", user_id="U0ALICE"), timeout=5)
+        assert slack.count("apps.connections.open") == before + 1
+
         # A connection dropped while the token is revoked.
         before = slack.count("apps.connections.open")
         slack.revoke_app_token()
@@ -160,6 +170,7 @@ def test_a_revoked_app_token_backs_off_and_healthz_says_why(
         assert all("`invalid_auth`" in m and "(attempt " in m for m in attempts), attempts
         assert not any(slack.app_token in r.getMessage() for r in caplog.records)
         assert_recovers(slack, port, caplog)
+        assert len(sessions) == 2  # the new connection caught up on what it missed
 
         # Slack's refresh (`disconnect`) while revoked: the refresh's own attempt fails,
         # and once Slack closes the old connection the attempts back off as before.
