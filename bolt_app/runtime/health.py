@@ -2,8 +2,9 @@
 
 `/metrics` is `bolt_app.core.metrics` in Prometheus' text format. `/healthz` answers 200
 while the Socket Mode socket is connected and the database answers a query, 503
-otherwise; the JSON body says which part failed. A stdlib HTTP server on a daemon
-thread: it needs no framework, and it dies with the process, as a health check should.
+otherwise; the JSON body says which part failed, and its `reason` why. A stdlib HTTP
+server on a daemon thread: it needs no framework, and it dies with the process, as a
+health check should.
 """
 
 from __future__ import annotations
@@ -21,13 +22,25 @@ from storage import Store, StoreError
 log = logging.getLogger(__name__)
 
 Probe = Callable[[], bool]
+#: Why a probe fails, asked only when it does.
+Reason = Callable[[], str]
 
 
 class HealthServer:
-    """Serves `/healthz` from named probes; every probe must say True for a 200."""
+    """Serves `/healthz` from named probes; every probe must say True for a 200.
 
-    def __init__(self, port: int, probes: Mapping[str, Probe], host: str = "") -> None:
+    A failing probe with an entry in `reasons` adds its sentence to the body's `reason`.
+    """
+
+    def __init__(
+        self,
+        port: int,
+        probes: Mapping[str, Probe],
+        host: str = "",
+        reasons: Mapping[str, Reason] | None = None,
+    ) -> None:
         self._probes = dict(probes)
+        self._reasons = dict(reasons or {})
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -52,6 +65,19 @@ class HealthServer:
         results = {name: probe() for name, probe in self._probes.items()}
         return (200 if all(results.values()) else 503), results
 
+    def body(self) -> tuple[int, dict[str, Any]]:
+        """The status and the JSON body of `/healthz`."""
+        code, results = self.status()
+        body: dict[str, Any] = {"ok": code == 200, **results}
+        reasons = [
+            self._reasons[name]()
+            for name, ok in results.items()
+            if not ok and name in self._reasons
+        ]
+        if reasons:
+            body["reason"] = "; and ".join(reasons)
+        return code, body
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         health = self
 
@@ -69,8 +95,7 @@ class HealthServer:
                 if path != "/healthz":
                     self._send(404, {"error": "not found; try /healthz or /metrics"})
                     return
-                code, results = health.status()
-                self._send(code, {"ok": code == 200, **results})
+                self._send(*health.body())
 
             def _send(self, code: int, body: dict[str, Any]) -> None:
                 send_json(self, code, body)
@@ -105,9 +130,20 @@ def database_answers(store: Store) -> Probe:
     return probe
 
 
-def serve_health(port: int | None, socket_connected: Probe, store: Store) -> HealthServer | None:
-    """Start `/healthz` on `port` (all interfaces), or do nothing when it isn't set."""
+def serve_health(
+    port: int | None,
+    socket_connected: Probe,
+    store: Store,
+    socket_down: Reason | None = None,
+) -> HealthServer | None:
+    """Start `/healthz` on `port` (all interfaces), or do nothing when it isn't set.
+
+    `socket_down` says why the socket is not connected (e.g. the app token was refused).
+    """
     if port is None:
         return None
     probes = {"socket": socket_connected, "database": database_answers(store)}
-    return HealthServer(port, probes).start()
+    reasons = {"database": lambda: "the database does not answer `SELECT 1`"}
+    if socket_down is not None:
+        reasons["socket"] = socket_down
+    return HealthServer(port, probes, reasons=reasons).start()

@@ -10,7 +10,19 @@ What we rely on:
 * `SocketModeClient._run_current_session` and `current_session` (slack_sdk's
   websocket-client Socket Mode client): the only place the websocket's
   `run_forever(ping_interval=…)` is called. slack_sdk exposes no `ping_timeout`, and
-  without one a silently dead connection is noticed only after about a minute.
+  without one a silently dead connection is noticed only after about a minute. slack_sdk's
+  constructor runs it every 0.5 s (`current_session_runner`, whose `event` `close` sets),
+  and its own runs an ended session again on the old URL; ours replaces that session
+  instead, through `connect_to_new_endpoint`, waiting on that event for the backoff.
+* `connect`, `connect_to_new_endpoint(force)` and `issue_new_wss_url`, replaced: slack_sdk
+  retried a refused `apps.connections.open` at once, about twice a second for as long as
+  the app token was refused, with several log lines each time. slack_sdk's `disconnect`
+  handling (`process_message`, with `force=True`) calls `connect_to_new_endpoint`, and so
+  does its monitor `_monitor_current_session` (every `ping_interval`), which we replace
+  to keep it quiet while an attempt waits; our `connect`
+  keeps what slack_sdk's does with `wss_uri`, `current_session`,
+  `default_auto_reconnect_enabled`, `current_app_monitor(_started)`, `enqueue_message`
+  and the `on_*_listeners`.
 * `SocketModeHandler`'s attributes `app`, `app_token`, `client` and its `handle`
   method (slack_bolt's websocket-client adapter): we build the handler around our own
   client instead of letting its constructor start a stock client first.
@@ -31,21 +43,40 @@ from slack_bolt import App
 from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
 from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.websocket_client import SocketModeClient
+from websocket import WebSocketApp, WebSocketBadStatusException
+
+from bolt_app.runtime.reconnect import (
+    DEFAULT_BACKOFF,
+    Backoff,
+    Reconnects,
+    describe_slack_error,
+    seconds,
+)
 
 Listener = Callable[[BaseSocketModeClient, SocketModeRequest], None]
 
 
 class PingTimeoutClient(SocketModeClient):
-    """slack_sdk's websocket-client Socket Mode client, plus a `ping_timeout`."""
+    """slack_sdk's websocket-client Socket Mode client, plus a `ping_timeout`, and
+    reconnects that back off (`runtime.reconnect`) with one log line per attempt."""
 
     ping_timeout: float = 2.0
-    #: Called (quickly: it is the receive thread) whenever a new connection starts.
+    #: Called (quickly: it is the receive thread) whenever a new connection opens.
     on_session_start: list[Callable[[], None]]
     #: Called (on the receive thread) when an envelope arrives, before it is queued.
     on_envelope: Callable[[], None] | None = None
+
+    def __init__(self, *, backoff: Backoff = DEFAULT_BACKOFF, **kwargs: Any) -> None:
+        # Set before slack_sdk's constructor starts the threads that read them.
+        self.reconnects = Reconnects(backoff)
+        self._opened_session: WebSocketApp | None = None
+        self._ended_session: WebSocketApp | None = None
+        self._refusal: Exception | None = None
+        super().__init__(**kwargs)
 
     def enqueue_message(self, message: str) -> None:
         """slack_sdk's queueing of a received frame, telling `on_envelope` first (a
@@ -54,26 +85,164 @@ class PingTimeoutClient(SocketModeClient):
             self.on_envelope()
         super().enqueue_message(message)
 
+    # ---- connecting
+
+    def issue_new_wss_url(self) -> str:
+        """`apps.connections.open`, raising whatever it raises (slack_sdk's own sleeps out
+        a `ratelimited` holding the connect lock, and logs every failure)."""
+        response = self.web_client.apps_connections_open(app_token=self.app_token)
+        return str(response["url"])
+
+    def connect_to_new_endpoint(self, force: bool = False) -> None:
+        """Every reconnect (a closed session, slack_sdk's monitor, Slack's `disconnect`)
+        starts here: at most one attempt at a time, and only once the backoff allows."""
+        if not self.connect_operation_lock.acquire(timeout=5):
+            return
+        try:
+            if self.closed or (self.is_connected() and not force):
+                return
+            if self.reconnects.due():
+                self._attempt()
+        finally:
+            self.connect_operation_lock.release()
+
+    def _attempt(self) -> None:
+        number = self.reconnects.attempted()
+        try:
+            self.wss_uri = self.issue_new_wss_url()
+            self.connect()
+        except SlackApiError as error:
+            code, retry_after = _answer_of(error)
+            what = describe_slack_error("apps.connections.open", code)
+            self._failed(number, what, at_least=retry_after)
+        except Exception as error:  # URLError, a timeout, a reset: Slack is unreachable
+            self._failed(number, f"apps.connections.open failed: {_short(error)}")
+
+    def _failed(self, number: int, what: str, at_least: float = 0.0) -> None:
+        delay = self.reconnects.failed(what, at_least=at_least)
+        self.logger.warning(
+            "Socket Mode: %s; retrying in %s (attempt %d)", what, seconds(delay), number
+        )
+
+    def connect(self) -> None:
+        """slack_sdk's `connect` with our own callbacks: they know whether their session
+        ever opened, so a handshake that fails is told once, by the attempt's line."""
+        old_session = self.current_session
+        if self.wss_uri is None:
+            self.wss_uri = self.issue_new_wss_url()
+        self.current_session = WebSocketApp(
+            self.wss_uri,
+            on_open=self._on_open,
+            on_message=self._on_message,
+            on_error=self._on_error,
+            on_close=self._on_close,
+        )
+        self.auto_reconnect_enabled = self.default_auto_reconnect_enabled
+        if not self.current_app_monitor_started:
+            self.current_app_monitor_started = True
+            self.current_app_monitor.start()
+        if old_session is not None:
+            old_session.close()
+
+    def _on_open(self, ws: WebSocketApp) -> None:
+        self._opened_session = ws
+        failed = self.reconnects.opened()
+        if failed:
+            self.logger.info("Socket Mode connected again after %d failed attempts", failed)
+        self.logger.info("Starting to receive messages from a new connection")
+        for hook in list(self.on_session_start):  # before the first frame is read
+            try:
+                hook()
+            except Exception:  # a hook must never stop the connection
+                self.logger.exception("a Socket Mode session-start hook failed")
+        for listener in self.on_open_listeners:
+            listener(ws)
+
+    def _on_message(self, ws: WebSocketApp, message: str) -> None:
+        self.enqueue_message(message)
+        for listener in self.on_message_listeners:
+            listener(ws, message)
+
+    def _on_error(self, ws: WebSocketApp, error: Exception) -> None:
+        if ws is self._opened_session:
+            self.logger.error("Socket Mode connection failed: %s", _short(error))
+        else:
+            self._refusal = error
+        for listener in self.on_error_listeners:
+            listener(ws, error)
+
+    def _on_close(
+        self, ws: WebSocketApp, code: int | None = None, message: str | None = None
+    ) -> None:
+        reconnecting = self.auto_reconnect_enabled and not self.closed
+        if ws is self._opened_session and reconnecting:
+            self.logger.info("Socket Mode connection closed (code %s); reconnecting", code)
+        if reconnecting:
+            self.connect_to_new_endpoint()
+        for listener in self.on_close_listeners:
+            listener(ws)
+
+    def _monitor_current_session(self) -> None:
+        """slack_sdk's monitor, every `ping_interval`: replace a closed session. Quiet,
+        since each attempt logs itself; slack_sdk's logged every check while waiting."""
+        started = self.current_app_monitor_started
+        if started and self.auto_reconnect_enabled and not self.is_connected():
+            self.connect_to_new_endpoint()
+
+    # ---- the receive thread
+
     def _run_current_session(self) -> None:
+        """slack_sdk runs this every 0.5 s. Its own would run an ended session again on
+        its old URL, whose refusal reconnected at once: about two `apps.connections.open`
+        a second while the app token was refused. An ended session is replaced instead,
+        when the backoff allows."""
         session = self.current_session
         if session is None:
             return
-        fresh = id(session) != getattr(self, "_announced_session", None)
-        if fresh:
-            # slack_sdk runs this every 0.5 s; the hooks run once per new connection.
-            self._announced_session = id(session)
-            for hook in list(self.on_session_start):
-                try:
-                    hook()
-                except Exception:  # a hook must never stop the connection
-                    self.logger.exception("a Socket Mode session-start hook failed")
+        if session is self._ended_session:
+            if self.auto_reconnect_enabled and not self.closed:
+                # Wait for the attempt's time rather than slack_sdk's next tick; the
+                # runner's event is set by `close`, which ends the wait at once.
+                stopping = self.current_session_runner.event
+                if not stopping.wait(self.reconnects.wait_left()):
+                    self.connect_to_new_endpoint()
+            return
+        self._refusal = None
         try:
-            self.logger.info("Starting to receive messages from a new connection")
             session.run_forever(ping_interval=self.ping_interval, ping_timeout=self.ping_timeout)
-            self.logger.info("Stopped receiving messages from a connection")
-        except Exception as error:  # the monitor thread reconnects a closed session
-            self.logger.warning("Socket Mode session failed: %s", error)
+        except Exception as error:  # the next run replaces the session
+            self.logger.warning("Socket Mode session failed: %s", _short(error))
             session.close()
+        self._ended_session = session
+        if session is self._opened_session:
+            self.logger.info("Stopped receiving messages from a connection")
+        elif session is self.current_session and not self.closed:
+            refusal = self._refusal
+            reason = _short(refusal) if refusal is not None else "closed before it opened"
+            self._failed(
+                self.reconnects.attempts, f"the Socket Mode websocket did not open: {reason}"
+            )
+
+
+def _answer_of(error: SlackApiError) -> tuple[str, float]:
+    """Slack's error code (or the HTTP status) and its `Retry-After` seconds, if any."""
+    response = error.response
+    data = response.data if isinstance(response.data, dict) else {}
+    code = str(data.get("error") or f"HTTP {response.status_code}")
+    headers = response.headers if isinstance(response.headers, dict) else {}
+    retry_after = headers.get("Retry-After") or headers.get("retry-after") or 0
+    try:
+        return code, float(retry_after)
+    except (TypeError, ValueError):
+        return code, 0.0
+
+
+def _short(error: BaseException) -> str:
+    """An exception in a few words: a refused handshake's status, else its first line."""
+    if isinstance(error, WebSocketBadStatusException):
+        return f"handshake status {error.status_code}"
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
 
 
 class PingTimeoutHandler(SocketModeHandler):
@@ -91,6 +260,7 @@ class PingTimeoutHandler(SocketModeHandler):
         ping_interval: float,
         ping_timeout: float,
         concurrency: int,
+        backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
         self.app = app
         self.app_token = app_token
@@ -100,6 +270,7 @@ class PingTimeoutHandler(SocketModeHandler):
             web_client=app.client,
             ping_interval=ping_interval,
             concurrency=concurrency,
+            backoff=backoff,
         )
         self.client.ping_timeout = ping_timeout
         self.client.on_session_start = []

@@ -5,7 +5,8 @@ built-in client needs about 60 s to notice an abruptly dropped TCP connection an
 a core meanwhile. The `websocket-client` based client reconnects in under a second on a
 closed connection; with a 2 s `ping_timeout` it also notices a silent one within a few
 seconds and a `disconnect` refresh never stalls. slack_sdk does not expose `ping_timeout`, so
-`runtime.slack_internals` passes it where the session starts.
+`runtime.slack_internals` passes it where the session starts. A lost connection is
+replaced at once, and further attempts back off exponentially (`runtime.reconnect`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import cast
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bolt_app.listeners import register_listeners
+from bolt_app.runtime.reconnect import AUTH_ERRORS, DEFAULT_BACKOFF, Backoff
 from bolt_app.runtime.slack_internals import PingTimeoutClient, PingTimeoutHandler
 from bolt_app.services import Services
 
@@ -29,6 +32,28 @@ PING_TIMEOUT = 2.0
 #: Envelopes parsed and acked at once. Listeners run inline and only parse, ack and hand
 #: work to our pools, so a few threads keep up with a burst; more only add GIL contention.
 CONCURRENCY = 10
+
+
+class AppTokenRefused(Exception):
+    """Slack refused SLACK_APP_TOKEN when the socket first connected."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class _Goodbye(logging.Filter):
+    """Drop websocket-client's `<error> - goodbye` line at the end of every connection:
+    the client has told it already (a lost connection's error, or the attempt's line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().endswith(" - goodbye")
+
+
+def _quiet_goodbyes() -> None:
+    websocket_logger = logging.getLogger("websocket")
+    if not any(isinstance(f, _Goodbye) for f in websocket_logger.filters):
+        websocket_logger.addFilter(_Goodbye())
 
 
 class _ClientTokenNotice(logging.Filter):
@@ -65,7 +90,11 @@ def build_app(services: Services, client: WebClient) -> App:
 
 
 class SocketRunner:
-    """Connects a Bolt app over Socket Mode and closes it quickly on request."""
+    """Connects a Bolt app over Socket Mode and closes it quickly on request.
+
+    `backoff` spaces the reconnect attempts after a failed one (1 s doubling to 60 s by
+    default; tests pass a short one).
+    """
 
     def __init__(
         self,
@@ -74,13 +103,16 @@ class SocketRunner:
         *,
         ping_interval: float = PING_INTERVAL,
         ping_timeout: float = PING_TIMEOUT,
+        backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
+        _quiet_goodbyes()
         self.handler = PingTimeoutHandler(
             app,
             app_token,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             concurrency=CONCURRENCY,
+            backoff=backoff,
         )
 
     @property
@@ -88,11 +120,29 @@ class SocketRunner:
         return cast(PingTimeoutClient, self.handler.client)
 
     def connect(self) -> None:
-        """Open the socket and return; the client's threads keep it alive."""
-        self.handler.connect()
+        """Open the socket and return; the client's threads keep it alive.
+
+        `AppTokenRefused` if Slack refuses the app token now; once the bot has connected,
+        a refusal is retried with backoff instead, and `down_reason` tells it.
+        """
+        # An attempt like any other: slack_sdk's monitor, which starts checking at once,
+        # must not open a second connection before this one has had time to open.
+        self.client.reconnects.attempted()
+        try:
+            self.handler.connect()
+        except SlackApiError as error:
+            data = error.response.data
+            code = str(data.get("error", "")) if isinstance(data, dict) else ""
+            if code in AUTH_ERRORS:
+                raise AppTokenRefused(code) from None
+            raise
 
     def is_connected(self) -> bool:
         return bool(self.client.is_connected())
+
+    def down_reason(self) -> str:
+        """Why the socket is not connected, for `/healthz`."""
+        return self.client.reconnects.reason() or "the Socket Mode connection is down; reconnecting"
 
     def close(self) -> None:
         self.client.close()

@@ -34,7 +34,8 @@ from bolt_app.runtime import envelope_log
 from bolt_app.runtime.config import Settings, llm_config
 from bolt_app.runtime.health import HealthServer, serve_health
 from bolt_app.runtime.reconciler import Reconciler
-from bolt_app.runtime.socket_mode import SocketRunner, build_app
+from bolt_app.runtime.reconnect import DEFAULT_BACKOFF, Backoff
+from bolt_app.runtime.socket_mode import AppTokenRefused, SocketRunner, build_app
 from bolt_app.services import Services
 from bolt_app.transcript.capture import CaptureService
 from bolt_app.transcript.dump import TranscriptService
@@ -224,8 +225,13 @@ class BotProcess:
         return self.services.close(grace_seconds)
 
 
-def start_bot(settings: Settings, *, store: Store | None = None) -> BotProcess:
-    """Build, check and connect a bot; `StartupError` names what the operator must fix."""
+def start_bot(
+    settings: Settings, *, store: Store | None = None, backoff: Backoff = DEFAULT_BACKOFF
+) -> BotProcess:
+    """Build, check and connect a bot; `StartupError` names what the operator must fix.
+
+    `backoff` spaces Socket Mode reconnect attempts (tests pass a short one).
+    """
     client = build_web_client(settings.slack_bot_token, settings.slack_api_base_url)
     try:
         services = build_services(settings, client, store=store)
@@ -236,15 +242,17 @@ def start_bot(settings: Settings, *, store: Store | None = None) -> BotProcess:
         if _check_notion_schema(services):
             _check_labels(services)
         app = build_app(services, client)
-        runner = SocketRunner(app, settings.slack_app_token)
+        runner = SocketRunner(app, settings.slack_app_token, backoff=backoff)
         envelope_log.attach(runner.client, app, services)
         runner.client.on_session_start.append(lambda: _catch_up(services))
         runner.client.on_envelope = services.acks.arrived
-        runner.connect()
+        _connect(runner)
     except BaseException:
         services.close(timeout=1.0)
         raise
-    health = serve_health(settings.health_port, runner.is_connected, services.store)
+    health = serve_health(
+        settings.health_port, runner.is_connected, services.store, runner.down_reason
+    )
     services.inbox.start()
     reconciler = Reconciler(services, settings.reconcile_interval_seconds, replay.replay)
     reconciler.start()
@@ -266,6 +274,15 @@ def _check_slack_token(services: Services) -> None:
         services.slack.verify()
     except SlackError as error:
         raise StartupError(f"SLACK_BOT_TOKEN was not accepted by Slack ({error.code})") from None
+
+
+def _connect(runner: SocketRunner) -> None:
+    """A refused app token at start-up is a set-up error; later, the runner retries."""
+    try:
+        runner.connect()
+    except AppTokenRefused as error:
+        runner.close()
+        raise StartupError(f"SLACK_APP_TOKEN was not accepted by Slack ({error.code})") from None
 
 
 def _check_notion_schema(services: Services) -> bool:

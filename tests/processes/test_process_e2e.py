@@ -97,6 +97,23 @@ def test_rejected_bot_token_exits_2_with_one_line(
     assert "Traceback" not in result.stderr
 
 
+def test_a_refused_app_token_at_start_up_exits_2_with_one_line(
+    fakes: tuple[FakeSlack, FakeNotion], tmp_path: Path
+) -> None:
+    """Refused before the bot ever connected: a set-up error, not something to retry."""
+    slack, notion = fakes
+    database_id, _ = notion.add_database()
+    slack.revoke_app_token("invalid_auth")
+    env = bot_environment(slack, notion.base_url, database_id, "sqlite:///firebreak.db")
+    result = run_until_exit(env, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "firebreak: SLACK_APP_TOKEN was not accepted by Slack (invalid_auth)"
+    )
+    assert "Traceback" not in result.stderr and "xapp-" not in result.stderr
+    assert slack.count("apps.connections.open") == 1
+
+
 def test_database_without_incident_property_exits_2(
     fakes: tuple[FakeSlack, FakeNotion], tmp_path: Path
 ) -> None:

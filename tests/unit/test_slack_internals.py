@@ -11,6 +11,7 @@ import inspect
 from slack_bolt.adapter.socket_mode import internals
 from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 from slack_sdk.socket_mode.client import BaseSocketModeClient
+from slack_sdk.socket_mode.interval_runner import IntervalRunner
 from slack_sdk.socket_mode.websocket_client import SocketModeClient
 
 from bolt_app.runtime import slack_internals
@@ -53,3 +54,46 @@ def test_the_request_listener_list_is_still_where_handlers_register() -> None:
     assert "socket_mode_request_listeners" in inspect.getsource(BaseSocketModeClient)
     handle_source = inspect.getsource(SocketModeHandler.__init__)
     assert "socket_mode_request_listeners" in handle_source
+
+
+def test_the_reconnect_path_we_replace_is_still_where_slack_sdk_reconnects() -> None:
+    init = inspect.getsource(SocketModeClient.__init__)
+    assert "IntervalRunner(self._run_current_session, 0.5)" in init
+    assert "IntervalRunner(self._monitor_current_session" in init
+    assert "connect_to_new_endpoint()" in inspect.getsource(
+        SocketModeClient._monitor_current_session
+    )
+    assert "connect_to_new_endpoint(force=True)" in inspect.getsource(
+        BaseSocketModeClient.process_message
+    )
+    assert list(inspect.signature(BaseSocketModeClient.connect_to_new_endpoint).parameters) == [
+        "self",
+        "force",
+    ]
+    assert "self.event.set()" in inspect.getsource(IntervalRunner.shutdown)
+    ours = slack_internals.PingTimeoutClient
+    for name in (
+        "connect",
+        "connect_to_new_endpoint",
+        "issue_new_wss_url",
+        "_monitor_current_session",
+    ):
+        assert getattr(ours, name) is not getattr(SocketModeClient, name), name
+
+
+def test_our_connect_keeps_what_slack_sdks_connect_does() -> None:
+    assert list(inspect.signature(SocketModeClient.connect).parameters) == ["self"]
+    source = inspect.getsource(SocketModeClient.connect)
+    for used in (
+        "self.wss_uri = self.issue_new_wss_url()",
+        "websocket.WebSocketApp(",
+        "self.auto_reconnect_enabled = self.default_auto_reconnect_enabled",
+        "self.current_app_monitor.start()",
+        "old_session.close()",
+        "self.enqueue_message(message)",
+        "self.on_open_listeners",
+        "self.on_message_listeners",
+        "self.on_error_listeners",
+        "self.on_close_listeners",
+    ):
+        assert used in source, used

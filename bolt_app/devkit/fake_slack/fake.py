@@ -98,6 +98,7 @@ class FakeSlack(SocketModeMixin):
         self.faults = FaultPlan()
         self.call_log = CallLog()
         self.revoked_tokens: set[str] = set()
+        self.refused_tokens: dict[str, str] = {}
         self._socket = SocketModeServer(
             APP_ID,
             self._stop_event,
@@ -136,6 +137,7 @@ class FakeSlack(SocketModeMixin):
             bot_token=self.bot_token,
             app_token=self.app_token,
             revoked=self.revoked_tokens,
+            refused=self.refused_tokens,
             faults=self.faults,
             calls=self.call_log,
             stop=self._stop_event,
@@ -210,6 +212,21 @@ class FakeSlack(SocketModeMixin):
     def restore_token(self, token: str | None = None) -> None:
         """Undo :meth:`revoke_token`."""
         self.revoked_tokens.discard(token or self.bot_token)
+
+    def revoke_app_token(self, error: str = "invalid_auth") -> None:
+        """Revoke the app-level token while the app runs: ``apps.connections.open``
+        answers HTTP 200 ``{"ok": false, "error": error}``, as Slack's does (its docs list
+        ``invalid_auth``; ``token_revoked`` is the other likely one), and the websocket
+        refuses every handshake, URLs handed out before included. Open connections stay
+        up until ``drop_sockets`` or ``send_disconnect``: when Slack closes them is not
+        modelled."""
+        self.refused_tokens[self.app_token] = error
+        self._socket.refusing = True
+
+    def restore_app_token(self) -> None:
+        """Undo :meth:`revoke_app_token`."""
+        self.refused_tokens.pop(self.app_token, None)
+        self._socket.refusing = False
 
     # ------------------------------------------------------------------ faults and calls
 

@@ -65,6 +65,8 @@ class WebBackend:
     bot_token: str
     app_token: str
     revoked: set[str]
+    #: Tokens refused with a given error (`FakeSlack.revoke_app_token`), as token -> error.
+    refused: dict[str, str]
     faults: FaultPlan
     calls: CallLog
     stop: threading.Event
@@ -227,6 +229,8 @@ class SlackRequestHandler(BaseHTTPRequestHandler):
             raise SlackError("not_authed")
         if token in backend.revoked:
             raise SlackError("token_revoked")
+        if token in backend.refused:
+            raise SlackError(backend.refused[token])
         if token == backend.app_token:
             headers["x-oauth-scopes"] = APP_TOKEN_SCOPES
             if spec.token != "app":

@@ -114,6 +114,8 @@ class SocketModeServer:
         self.ack_timeout = ack_timeout
         #: Drop acks on arrival, as if lost on the wire (`SocketModeMixin.lose_acks`).
         self.losing_acks = False
+        #: Refuse every handshake, as for an app whose token was revoked.
+        self.refusing = False
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.liveness_timeout = 5.0
@@ -180,11 +182,11 @@ class SocketModeServer:
         return f"ws://{self._host}:{self.port}/link/?ticket={ticket}&app_id={self.app_id}"
 
     def _check_ticket(self, conn: ServerConnection, request: Request) -> Response | None:
-        """Refuse handshakes whose ticket this fake did not issue."""
+        """Refuse handshakes whose ticket this fake did not issue, and all while refusing."""
         parts = urlsplit(request.path)
         ticket = parse_qs(parts.query).get("ticket", [""])[0]
         with self._lock:
-            known = ticket in self._tickets
+            known = ticket in self._tickets and not self.refusing
         if not parts.path.startswith("/link") or not known:
             return conn.respond(401, "invalid ticket\n")
         return None
