@@ -135,7 +135,8 @@ def test_messages_replies_broadcasts_and_alerts_appear_live_without_a_dump(bot: 
 @pytest.mark.timeout(120)
 def test_200_messages_flow_live_with_no_history_or_replies_calls(bot: Bot) -> None:
     channel = live(bot)
-    steady_from = steady(bot, channel, bot.slack.post(channel, "U0ALICE", "start", ts=stamp(0)))
+    steady_ts = bot.slack.post(channel, "U0ALICE", "start", ts=stamp(0))
+    steady_from = steady(bot, channel, steady_ts)
     posted = []
     for i in range(200):
         parent = posted[-1] if i % 10 == 9 else None
@@ -147,8 +148,15 @@ def test_200_messages_flow_live_with_no_history_or_replies_calls(bot: Bot) -> No
         top, replies = threads([b for b in transcript(bot) if b["type"] == "paragraph"])
         return len(top) + sum(len(r) for r in replies.values())
 
-    # (The store's entries also count date lines and timeline events, so ask the page.)
-    bot.slack.wait_for(lambda: shown() >= 201, timeout=60)
+    # Wait for the store to record every message: a split for a late first reply writes
+    # the moved lines' new block before it cuts the old one (never losing a line to a
+    # crash), so the page shows them twice for a moment, and a count alone would catch
+    # that moment. (The entries also hold date lines and timeline events: ask the page.)
+    incident_id = int(bot.incident(1).id)
+    wanted = {steady_ts, *posted}
+    bot.slack.wait_for(
+        lambda: wanted <= set(bot.services.store.transcript_ts(incident_id)), timeout=60
+    )
     assert shown() == 201
     assert reads(bot) == steady_from  # zero conversations.history / .replies calls
 
