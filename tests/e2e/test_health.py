@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -24,6 +23,7 @@ from bolt_app.runtime.config import ConfigError, load_settings
 from bolt_app.runtime.health import HealthServer, database_answers, serve_health
 from storage import open_store
 from tests.conftest import ROOT
+from tests.helpers.ports import free_port
 
 
 def get(port: int, path: str = "/healthz") -> tuple[int, dict[str, object]]:
@@ -32,12 +32,6 @@ def get(port: int, path: str = "/healthz") -> tuple[int, dict[str, object]]:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import itertools
 import json
 import logging
 import re
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from bolt_app.runtime.config import load_settings
 from bolt_app.runtime.health import HealthServer
 from bolt_app.runtime.reconnect import Backoff
 from bolt_app.runtime.wiring import BotProcess, start_bot
+from tests.helpers.ports import free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,12 +45,6 @@ def get(port: int) -> tuple[int, dict[str, object]]:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ already running" while none ran, and its request waited 60 s for the reconciler.
 from __future__ import annotations
 
 import itertools
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from bolt_app.devkit.fake_slack.fake import FakeSlack
 from bolt_app.devkit.harness import bot_environment
 from storage import Store, open_store
 from tests.helpers.multiprocess import Fleet
+from tests.helpers.ports import free_port
 
 ALICE = "U0ALICE"
 INCIDENTS = 10
@@ -35,12 +35,6 @@ TIMEOUT = 120.0
 SETTLE_SECONDS = 40.0
 #: What a user reads when a lock wait ran out or something broke.
 TROUBLE = ("still being", "Another change", "Something went wrong", "try again")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _lock_metrics(port: int) -> tuple[dict[str, tuple[float, float]], float]:
@@ -69,7 +63,7 @@ def test_a_burst_of_every_kind_of_command_never_waits_long_for_a_lock(
     postgres_db_url: str, tmp_path: Path
 ) -> None:
     open_store(postgres_db_url).close()
-    port = _free_port()
+    port = free_port()
     with FakeSlack() as slack, FakeNotion() as notion:
         slack.add_user(ALICE, "alice", real_name="Alice Adams", display_name="alice")
         announce = slack.add_channel("incidents", members=[ALICE])
