@@ -23,6 +23,8 @@ What we rely on:
   keeps what slack_sdk's does with `wss_uri`, `current_session`,
   `default_auto_reconnect_enabled`, `current_app_monitor(_started)`, `enqueue_message`
   and the `on_*_listeners`.
+* `message_queue` and `process_message` (slack_sdk's base client): the processor waits on
+  the queue with a 1 s timeout and skips a `None`, which `close` puts to wake it.
 * `SocketModeHandler`'s attributes `app`, `app_token`, `client` and its `handle`
   method (slack_bolt's websocket-client adapter): we build the handler around our own
   client instead of letting its constructor start a stock client first.
@@ -84,6 +86,14 @@ class PingTimeoutClient(SocketModeClient):
         if self.on_envelope is not None and '"envelope_id"' in message:
             self.on_envelope()
         super().enqueue_message(message)
+
+    def close(self) -> None:
+        """slack_sdk's `close`, without its second of waiting: the message processor
+        blocks on the queue for up to 1 s at a time, so it is woken with a `None` (which
+        it skips) once `closed` is set, and stops at once."""
+        self.closed = True
+        self.message_queue.put(None)
+        super().close()
 
     # ---- connecting
 

@@ -97,3 +97,10 @@ def test_our_connect_keeps_what_slack_sdks_connect_does() -> None:
         "self.on_close_listeners",
     ):
         assert used in source, used
+
+
+def test_the_message_processor_still_waits_on_the_queue_and_skips_a_none() -> None:
+    """`close` wakes the processor with a `None` instead of waiting out its 1 s get."""
+    source = inspect.getsource(BaseSocketModeClient.process_message)
+    assert "message_queue.get(timeout=" in source and "if raw_message is not None" in source
+    assert "while not self.closed" in inspect.getsource(BaseSocketModeClient.process_messages)
