@@ -37,6 +37,7 @@ What we rely on:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -61,6 +62,9 @@ from bolt_app.runtime.reconnect import (
 
 Listener = Callable[[BaseSocketModeClient, SocketModeRequest], None]
 
+#: How often slack_sdk's session runner calls `_run_current_session` when it returns.
+SESSION_TICK = 0.5
+
 
 class PingTimeoutClient(SocketModeClient):
     """slack_sdk's websocket-client Socket Mode client, plus a `ping_timeout`, and
@@ -78,6 +82,7 @@ class PingTimeoutClient(SocketModeClient):
         self._opened_session: WebSocketApp | None = None
         self._ended_session: WebSocketApp | None = None
         self._refusal: Exception | None = None
+        self._session_made = threading.Event()
         super().__init__(**kwargs)
 
     def enqueue_message(self, message: str) -> None:
@@ -148,6 +153,7 @@ class PingTimeoutClient(SocketModeClient):
             on_close=self._on_close,
         )
         self.auto_reconnect_enabled = self.default_auto_reconnect_enabled
+        self._session_made.set()
         if not self.current_app_monitor_started:
             self.current_app_monitor_started = True
             self.current_app_monitor.start()
@@ -205,18 +211,34 @@ class PingTimeoutClient(SocketModeClient):
         """slack_sdk runs this every 0.5 s. Its own would run an ended session again on
         its old URL, whose refusal reconnected at once: about two `apps.connections.open`
         a second while the app token was refused. An ended session is replaced instead,
-        when the backoff allows."""
+        when the backoff allows. A session is run as soon as it is made (the first by
+        `connect`, a later one by a reconnect), not at slack_sdk's next tick."""
+        session = self._session_to_run()
+        while session is not None:
+            self._run_session(session)
+            following = self.current_session
+            if self.closed or following is None or following is session:
+                return
+            session = following  # a reconnect made while it ran (its close handler's)
+
+    def _session_to_run(self) -> WebSocketApp | None:
         session = self.current_session
-        if session is None:
-            return
-        if session is self._ended_session:
-            if self.auto_reconnect_enabled and not self.closed:
-                # Wait for the attempt's time rather than slack_sdk's next tick; the
-                # runner's event is set by `close`, which ends the wait at once.
-                stopping = self.current_session_runner.event
-                if not stopping.wait(self.reconnects.wait_left()):
-                    self.connect_to_new_endpoint()
-            return
+        if session is None:  # before the first `connect`: wait for it, briefly
+            self._session_made.wait(SESSION_TICK)
+            self._session_made.clear()
+            return self.current_session
+        if session is not self._ended_session:
+            return session
+        if self.auto_reconnect_enabled and not self.closed:
+            # Wait for the attempt's time rather than slack_sdk's next tick; the
+            # runner's event is set by `close`, which ends the wait at once.
+            stopping = self.current_session_runner.event
+            if not stopping.wait(self.reconnects.wait_left()):
+                self.connect_to_new_endpoint()
+        following = self.current_session
+        return None if following is session else following
+
+    def _run_session(self, session: WebSocketApp) -> None:
         self._refusal = None
         try:
             session.run_forever(ping_interval=self.ping_interval, ping_timeout=self.ping_timeout)
