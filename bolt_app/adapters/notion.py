@@ -151,7 +151,7 @@ class PostmortemSchema:
 # --- errors -----------------------------------------------------------------------------------
 
 
-#: What `NotionGateway.page_state` finds.
+#: What `NotionGateway.page_status` finds.
 PageState = Literal["live", "trashed", "archived", "gone"]
 
 
@@ -758,15 +758,11 @@ class NotionGateway:
         response = self._page_object(page_id)
         return _page(response) if response is not None and _is_live(response) else None
 
-    def page_state(self, page_id: str) -> PageState:
+    def page_status(self, page_id: str) -> tuple[PageState, datetime | None]:
         """Where a person left the page: `live`, `trashed` (`in_trash`, or its deprecated
         alias `archived`), `archived` (`is_archived`) or `gone` (404: deleted, or no
-        longer shared with the integration)."""
-        return self.page_status(page_id)[0]
-
-    def page_status(self, page_id: str) -> tuple[PageState, datetime | None]:
-        """`page_state`, and when the page was last edited (putting it away is an edit,
-        the last one it can get), None for a page that is gone."""
+        longer shared with the integration); and when it was last edited (putting it
+        away is an edit, the last one it can get), None for a page that is gone."""
         page = self._page_object(page_id)
         if page is None:
             return "gone", None
