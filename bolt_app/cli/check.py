@@ -29,7 +29,7 @@ from bolt_app.cli import manifest
 from bolt_app.core.naming import Numbering
 from bolt_app.incidents.postmortem import LabelsTaken
 from bolt_app.runtime.config import ConfigError, Settings, load_settings, misspelt_settings
-from storage import LATEST_SCHEMA_VERSION, StoreError, open_store, parse_url
+from storage import LATEST_SCHEMA_VERSION, DatabaseConfig, StoreError, open_store, parse_url
 
 OK, FAILED, WARNING = "✓", "✗", "!"
 
@@ -166,13 +166,17 @@ def _socket_mode_check(settings: Settings) -> Iterator[Result]:
 # --- Notion -----------------------------------------------------------------------------
 
 
-def _notion_checks(settings: Settings) -> Iterator[Result]:
-    gateway = NotionGateway(
+def _gateway(settings: Settings) -> NotionGateway:
+    return NotionGateway(
         token=settings.notion_token,
         base_url=settings.notion_api_base_url,
         database_id=settings.notion_postmortem_database_id,
         timeout_s=settings.notion_timeout_seconds,
     )
+
+
+def _notion_checks(settings: Settings) -> Iterator[Result]:
+    gateway = _gateway(settings)
     try:
         schema = gateway.schema()
     except NotionError as error:
@@ -221,12 +225,7 @@ def _labels_check(settings: Settings) -> Iterator[Result]:
     """The labels in the database against the store's next number: the bot refuses to
     declare over a label that is there already (a reset store, another deployment)."""
     numbering = Numbering(settings.incident_prefix, settings.incident_number_start)
-    gateway = NotionGateway(
-        token=settings.notion_token,
-        base_url=settings.notion_api_base_url,
-        database_id=settings.notion_postmortem_database_id,
-        timeout_s=settings.notion_timeout_seconds,
-    )
+    gateway = _gateway(settings)
     try:
         numbers = gateway.label_numbers(numbering.prefix)
         upcoming = _next_number(settings.database_url, numbering.start)
@@ -235,8 +234,8 @@ def _labels_check(settings: Settings) -> Iterator[Result]:
     finally:
         gateway.close()
     what = "incident numbers"
-    if any(number >= upcoming for number in numbers):
-        taken = LabelsTaken(numbering, numbers)
+    taken = LabelsTaken.among(numbering, numbers, upcoming)
+    if taken is not None:
         yield _failed(
             what,
             f"the next declare would be {numbering.label(upcoming)}, and {taken.user_message}",
@@ -249,7 +248,7 @@ def _labels_check(settings: Settings) -> Iterator[Result]:
 def _next_number(url: str, start: int) -> int:
     """The store's next number; `start` for a database the bot hasn't made yet."""
     config = parse_url(url)
-    if config.backend == "sqlite" and not config.is_memory and not os.path.exists(config.database):
+    if _no_file_yet(config):
         return start
     store = open_store(url, migrate=False)
     try:
@@ -263,7 +262,7 @@ def _next_number(url: str, start: int) -> int:
 
 def _database_checks(settings: Settings) -> Iterator[Result]:
     config = parse_url(settings.database_url)
-    if config.backend == "sqlite" and not config.is_memory and not os.path.exists(config.database):
+    if _no_file_yet(config):
         yield _missing_sqlite_file(config.database)
         return
     try:
@@ -276,6 +275,13 @@ def _database_checks(settings: Settings) -> Iterator[Result]:
         )
         return
     yield from _migration_result(version)
+
+
+def _no_file_yet(config: DatabaseConfig) -> bool:
+    """A SQLite file the bot hasn't created yet (it does at its first start)."""
+    return (
+        config.backend == "sqlite" and not config.is_memory and not os.path.exists(config.database)
+    )
 
 
 def _schema_version(url: str) -> int:

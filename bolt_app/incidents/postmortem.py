@@ -94,6 +94,15 @@ class LabelsTaken(FirebreakError):
             f"or set INCIDENT_NUMBER_START={high + 1}"
         )
 
+    @classmethod
+    def among(
+        cls, numbering: Numbering, numbers: Sequence[int], upcoming: int
+    ) -> LabelsTaken | None:
+        """The refusal if a label in `numbers` is at or above the `upcoming` number."""
+        if any(number >= upcoming for number in numbers):
+            return cls(numbering, numbers)
+        return None
+
 
 class PostmortemService(PageSteps):
     """`ensure_page` and `ensure_bookmark` for one deployment's Notion database."""
@@ -139,9 +148,7 @@ class PostmortemService(PageSteps):
         """
         numbers = self.notion.label_numbers(self.numbering.prefix)
         upcoming = self.store.next_number(self.numbering.start)
-        if any(number >= upcoming for number in numbers):
-            return LabelsTaken(self.numbering, numbers)
-        return None
+        return LabelsTaken.among(self.numbering, numbers, upcoming)
 
     def away(self, incident: Incident) -> str | None:
         """Where a person put the page, as a sentence; None while it is live or not made.
