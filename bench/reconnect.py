@@ -12,36 +12,17 @@ the calls to `apps.connections.open` and the lines the bot logged; then prints w
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
-from typing import Any
 
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.fake_slack.fake import FakeSlack
-from bolt_app.devkit.harness import bot_environment
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def healthz(port: int) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+from bolt_app.devkit.harness import bot_environment, free_port, get_json
 
 
 def main() -> None:
@@ -69,7 +50,7 @@ def main() -> None:
         threading.Thread(target=lambda: lines.extend(output), daemon=True).start()
         try:
             slack.wait_connected(1, timeout=30)
-            slack.wait_for(lambda: healthz(port)[0] == 200, timeout=10)
+            slack.wait_for(lambda: get_json(port)[0] == 200, timeout=10)
             calls, logged = slack.count("apps.connections.open"), len(lines)
             slack.revoke_app_token()
             slack.drop_sockets()
@@ -78,10 +59,10 @@ def main() -> None:
             logged = len(lines) - logged
             print(f"apps.connections.open calls in {args.seconds:.0f} s while refused: {calls}")
             print(f"log lines in that window: {logged}")
-            print(f"/healthz: {healthz(port)}")
+            print(f"/healthz: {get_json(port)}")
             slack.restore_app_token()
             restored = time.monotonic()
-            slack.wait_for(lambda: healthz(port)[0] == 200, timeout=90)
+            slack.wait_for(lambda: get_json(port)[0] == 200, timeout=90)
             print(f"healthy again {time.monotonic() - restored:.1f} s after the token is back")
         finally:
             bot.send_signal(signal.SIGTERM)

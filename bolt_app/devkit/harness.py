@@ -2,12 +2,17 @@
 
 `running_bot` starts FakeSlack and FakeNotion on random ports, builds the real
 `slack_bolt.App` with the real `WebClient` and `notion_client.Client` pointed at them,
-connects in Socket Mode, and tears everything down quickly afterwards.
+connects in Socket Mode, and tears everything down quickly afterwards. `free_port` and
+`get_json` serve the tests and benchmarks that ask a bot's `/healthz` and `/metrics`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import socket
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +30,22 @@ from bolt_app.services import Services
 from storage import Incident
 
 NOTION_TOKEN = "ntn_fake_token"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (a bot's `HEALTH_PORT` binds it a moment later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def get_json(port: int, path: str = "/healthz") -> tuple[int, dict[str, Any]]:
+    """The status and JSON body of `GET http://127.0.0.1:<port><path>`, a 503 included."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 def bot_environment(

@@ -17,21 +17,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.fake_slack.fake import FakeSlack
-from bolt_app.devkit.harness import Bot, bot_environment
+from bolt_app.devkit.harness import Bot, bot_environment, free_port, get_json
 from bolt_app.runtime import envelope_log
 from bolt_app.runtime.config import ConfigError, load_settings
 from bolt_app.runtime.health import HealthServer, database_answers, serve_health
 from storage import open_store
 from tests.conftest import ROOT
-from tests.helpers.ports import free_port
-
-
-def get(port: int, path: str = "/healthz") -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 @pytest.fixture
@@ -58,10 +49,10 @@ def test_healthz_is_200_only_while_every_probe_passes() -> None:
         0, {"socket": lambda: state["socket"], "database": lambda: True}, host="127.0.0.1"
     ).start()
     try:
-        assert get(server.port) == (200, {"ok": True, "socket": True, "database": True})
+        assert get_json(server.port) == (200, {"ok": True, "socket": True, "database": True})
         state["socket"] = False
-        assert get(server.port) == (503, {"ok": False, "socket": False, "database": True})
-        assert get(server.port, "/other")[0] == 404
+        assert get_json(server.port) == (503, {"ok": False, "socket": False, "database": True})
+        assert get_json(server.port, "/other")[0] == 404
     finally:
         server.stop()
 
@@ -82,11 +73,11 @@ def test_healthz_follows_the_real_socket(bot: Bot) -> None:
     health = serve_health(free_port(), bot.runner.is_connected, bot.services.store)
     assert health is not None
     try:
-        assert get(health.port)[0] == 200
+        assert get_json(health.port)[0] == 200
         bot.runner.client.auto_reconnect_enabled = False
         bot.slack.drop_sockets()
-        bot.slack.wait_for(lambda: get(health.port)[0] == 503, timeout=10)
-        assert get(health.port)[1]["socket"] is False
+        bot.slack.wait_for(lambda: get_json(health.port)[0] == 503, timeout=10)
+        assert get_json(health.port)[1]["socket"] is False
     finally:
         health.stop()
 
@@ -173,7 +164,7 @@ def _wait(process: subprocess.Popen[str], timeout: float) -> int | None:
 
 def _status(port: int) -> int | None:
     try:
-        return get(port)[0]
+        return get_json(port)[0]
     except OSError:
         return None
 

@@ -8,11 +8,8 @@ backoff (0.2 s doubling to 0.8 s) instead of 1 s to 60 s. Before the fix, slack_
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,12 +19,11 @@ import pytest
 from bolt_app.devkit.common import Call
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.fake_slack.fake import FakeSlack
-from bolt_app.devkit.harness import bot_environment
+from bolt_app.devkit.harness import bot_environment, free_port, get_json
 from bolt_app.runtime.config import load_settings
 from bolt_app.runtime.health import HealthServer
 from bolt_app.runtime.reconnect import Backoff
 from bolt_app.runtime.wiring import BotProcess, start_bot
-from tests.helpers.ports import free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,14 +33,6 @@ REASON = re.compile(
     r"Slack refused the app token \(`invalid_auth`\) at apps\.connections\.open;"
     r" retrying (in \d+\.\d s|now)"
 )
-
-
-def get(port: int) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 @pytest.fixture
@@ -80,7 +68,7 @@ def running(
     bot = start_bot(load_settings(env, dotenv_path=None), backoff=BACKOFF)
     try:
         slack.wait_connected(1, timeout=10)
-        slack.wait_for(lambda: get(port)[0] == 200, timeout=5)
+        slack.wait_for(lambda: get_json(port)[0] == 200, timeout=5)
         yield bot, port
     finally:
         bot.runner.client.auto_reconnect_enabled = False
@@ -116,8 +104,8 @@ def assert_backs_off(calls: list[Call]) -> None:
 
 def assert_recovers(slack: FakeSlack, port: int, caplog: pytest.LogCaptureFixture) -> None:
     slack.restore_app_token()
-    slack.wait_for(lambda: get(port)[0] == 200, timeout=5)
-    assert "reason" not in get(port)[1]
+    slack.wait_for(lambda: get_json(port)[0] == 200, timeout=5)
+    assert "reason" not in get_json(port)[1]
     assert slack.wait_for_ack(slack.slash_command("help", user_id="U0ALICE"), timeout=5)
     assert any("connected again after" in r.getMessage() for r in caplog.records)
 
@@ -149,7 +137,7 @@ def test_a_revoked_app_token_backs_off_and_healthz_says_why(
         assert {(c.ok, c.error) for c in calls} == {(False, "invalid_auth")}
         assert_backs_off(calls[:4])
 
-        code, body = get(port)
+        code, body = get_json(port)
         assert (code, body["ok"], body["socket"], body["database"]) == (503, False, False, True)
         assert REASON.fullmatch(str(body["reason"])), body
 
@@ -176,7 +164,7 @@ def test_a_revoked_app_token_backs_off_and_healthz_says_why(
         calls = slack.wait_for(lambda: at_least(3, opens_since(slack, before)), timeout=10)
         assert {c.error for c in calls} == {"invalid_auth"}
         assert_backs_off(calls[:3])
-        code, body = get(port)
+        code, body = get_json(port)
         assert code == 503 and REASON.fullmatch(str(body["reason"])), body
 
 
@@ -189,13 +177,13 @@ def test_healthz_gives_the_reason_of_failing_probes_only() -> None:
         reasons={"socket": lambda: "the token was refused", "database": lambda: "no answer"},
     ).start()
     try:
-        assert get(server.port) == (200, {"ok": True, "socket": True, "database": True})
+        assert get_json(server.port) == (200, {"ok": True, "socket": True, "database": True})
         state["socket"] = False
-        assert get(server.port)[1]["reason"] == "the token was refused"
+        assert get_json(server.port)[1]["reason"] == "the token was refused"
         state["database"] = False
-        assert get(server.port)[1]["reason"] == "the token was refused; and no answer"
+        assert get_json(server.port)[1]["reason"] == "the token was refused; and no answer"
         state["socket"] = True
-        assert get(server.port) == (
+        assert get_json(server.port) == (
             503,
             {"ok": False, "socket": True, "database": False, "reason": "no answer"},
         )

@@ -22,10 +22,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from bolt_app.core.clock import utcnow
 from bolt_app.devkit.fake_notion.fake import FakeNotion
 from bolt_app.devkit.fake_slack.fake import FakeSlack
-from bolt_app.devkit.harness import bot_environment
+from bolt_app.devkit.harness import bot_environment, free_port
 from storage import Store, open_store
 from tests.helpers.multiprocess import Fleet
-from tests.helpers.ports import free_port
 
 ALICE = "U0ALICE"
 INCIDENTS = 10
