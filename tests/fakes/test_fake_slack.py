@@ -932,3 +932,31 @@ def test_block_kit_limits_are_refused_with_the_path(
     assert refused.value.response["error"] == "invalid_blocks"
     assert any(f"[json-pointer:{pointer}]" in e for e in refused.value.response["errors"])
     client.chat_postMessage(channel=channel, text="t", blocks=[{"type": "divider"}] * 50)
+
+
+def test_message_metadata_is_kept_shown_on_request_and_checked(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    """Slack keeps a message's metadata, shows it in history only with
+    `include_all_metadata`, and refuses metadata without its documented shape."""
+    channel = slack.add_channel("meta", members=["U0ALICE"])
+    metadata = {"event_type": "firebreak_artifact", "event_payload": {"attempt": "a1"}}
+    ts = client.chat_postMessage(channel=channel, text="hi", metadata=metadata)["ts"]
+    (plain,) = [
+        m for m in client.conversations_history(channel=channel)["messages"] if m["ts"] == ts
+    ]
+    assert "metadata" not in plain
+    history = client.conversations_history(channel=channel, include_all_metadata=True)
+    (full,) = [m for m in history["messages"] if m["ts"] == ts]
+    assert full["metadata"] == metadata
+    client.chat_update(channel=channel, ts=ts, text="edited")  # no metadata: kept
+    assert slack.message(channel, ts)["metadata"] == metadata
+    for bad, error in (
+        ([1], "invalid_metadata_format"),
+        ({"event_payload": {}}, "invalid_metadata_schema"),
+    ):
+        with pytest.raises(SlackApiError) as refused:
+            client.api_call(
+                "chat.postMessage", json={"channel": channel, "text": "x", "metadata": bad}
+            )
+        assert refused.value.response["error"] == error

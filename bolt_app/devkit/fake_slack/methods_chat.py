@@ -100,17 +100,22 @@ def chat_post_message(ctx: ApiContext, p: Params) -> JSON:
 
 
 def _metadata(p: Params) -> JSON | None:
-    """`metadata`: an object with a string `event_type` and an object `event_payload`."""
+    """`metadata`: an object with a string `event_type` and an object `event_payload`.
+
+    Slack answers `invalid_metadata_format` for what is not a JSON object and
+    `invalid_metadata_schema` for an object without that shape.
+    """
     metadata = p.decoded("metadata", error="invalid_metadata_format")
     if metadata is None:
         return None
+    if not isinstance(metadata, dict):
+        raise SlackError("invalid_metadata_format")
     if (
-        not isinstance(metadata, dict)
-        or not isinstance(metadata.get("event_type"), str)
+        not isinstance(metadata.get("event_type"), str)
         or not metadata["event_type"]
         or not isinstance(metadata.get("event_payload", {}), dict)
     ):
-        raise SlackError("invalid_metadata_format")
+        raise SlackError("invalid_metadata_schema")
     return {
         "event_type": metadata["event_type"],
         "event_payload": metadata.get("event_payload", {}),
